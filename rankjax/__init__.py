@@ -1,0 +1,1 @@
+from rankjax.version import __version__

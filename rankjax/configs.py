@@ -1,0 +1,35 @@
+"""Defaults shared by every experiment config (framework.md section 7).
+
+An experiment's ``get_config(arg)`` starts from ``base_config()`` and overrides what it needs, so
+every run has the same keys and a misspelt override fails in ``config_flags``.
+"""
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.experiment = ""
+  c.seed = 0
+  c.tasks = ()
+  c.loss_types = ml_collections.ConfigDict()  # task -> "bce" | "mse"
+  c.dataset = ml_collections.ConfigDict({"name": ""})
+  c.model = ml_collections.ConfigDict({"name": "", "kwargs": {}, "full_tables": ()})
+  c.optimizer = ml_collections.ConfigDict(
+      {"name": "adam", "lr": 1e-3, "grad_clip_norm": 0.0, "kwargs": {}})
+  # Row-wise sparse updates for tables with >= sparse_min_rows rows; row sharding over the mesh's
+  # model axis for tables with >= shard_min_rows rows.
+  c.embedding = ml_collections.ConfigDict(
+      {"sparse": True, "optimizer": "adagrad", "lr": 0.05, "kwargs": {}, "sparse_min_rows": 0,
+       "shard_min_rows": 1_000_000, "init_stddev": None})
+  c.mto = ml_collections.ConfigDict({"name": "ew", "kwargs": {}})
+  c.mesh = ml_collections.ConfigDict({"data": -1, "model": 1})
+  c.train = ml_collections.ConfigDict({
+      "batch_size": 512, "num_steps": 0, "num_epochs": 1, "log_every": 50, "eval_every": 500,
+      "checkpoint_every": 1000, "keep_checkpoints": 3, "prefetch": 2,
+      "early_stopping": {"metric": "auc/mean", "mode": "max", "patience": 0}})
+  c.eval = ml_collections.ConfigDict({
+      "metrics": ("auc", "logloss"), "batch_size": 4096, "validation_split": "validation",
+      "final_splits": ("test",)})
+  c.streaming = ml_collections.ConfigDict({
+      "enabled": False, "chunk_seconds": 0.0, "num_chunks": 0, "eval_metrics": ()})
+  return c

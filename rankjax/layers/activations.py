@@ -1,0 +1,54 @@
+"""Activations used by the specs, looked up by name from configs."""
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class Dice(nn.Module):
+  """Dice (DIN, Zhou et al. 2018): p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps)),
+  f(s) = p(s) * s + (1 - p(s)) * alpha * s, with batch statistics in training and running
+  averages at inference (as BatchNorm without scale and shift)."""
+  epsilon: float = 1e-8
+  momentum: float = 0.99
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    alpha = self.param("alpha", nn.initializers.zeros, (x.shape[-1],))
+    normed = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
+                          epsilon=self.epsilon, use_scale=False, use_bias=False)(x)
+    p = jax.nn.sigmoid(normed)
+    return p * x + (1.0 - p) * alpha * x
+
+
+class PReLU(nn.Module):
+  """Parametric ReLU with one learnable slope per channel (initialised at 0.25)."""
+
+  @nn.compact
+  def __call__(self, x):
+    a = self.param("alpha", nn.initializers.constant(0.25), (x.shape[-1],))
+    return jnp.where(x >= 0, x, a * x)
+
+
+_PLAIN: dict[str, Callable] = {
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "leaky_relu": jax.nn.leaky_relu,
+    "elu": jax.nn.elu,
+    "identity": lambda x: x,
+    "none": lambda x: x,
+}
+NAMES = tuple(_PLAIN) + ("dice", "prelu")
+
+
+def get(name: str) -> Callable:
+  """A parameter-free activation by name; ``dice`` and ``prelu`` are modules (see MLP)."""
+  try:
+    return _PLAIN[name]
+  except KeyError:
+    raise ValueError(f"unknown activation {name!r}; valid: {NAMES}") from None

@@ -1,0 +1,137 @@
+"""Embedding tables: initialisation, deduplicated lookups, sharded gathers, feature assembly.
+
+Tables are plain ``[rows, D]`` arrays in the params tree under ``embeddings/<table>`` (framework.md
+section 3), not Flax modules, because the train step must differentiate with respect to the rows it
+gathered rather than the table: ``jax.grad`` through a gather of a ``[V, D]`` table materialises a
+dense ``[V, D]`` cotangent, which dominates the step for large V.
+
+The lookup of one table in one step is:
+
+1. ``table_ids``: all ids of every feature using the table, flattened to ``[N]`` (static N).
+2. ``dedupe``: ``uniq [N]`` (sorted unique ids, padded with ``sentinel`` = row count) and
+   ``inverse [N]`` with ``ids == uniq[inverse]``.
+3. ``gather_rows``: ``rows = table[uniq]`` ``[N, D]``; padding rows read as zeros. Row-sharded tables
+   gather inside ``shard_map``: each shard reads the ids in its range and a ``psum`` over the
+   ``model`` axis assembles the rows, so no device ever holds the whole table.
+4. ``assemble``: ``rows[inverse]`` reshaped per feature and pooled (bags), inside the differentiated
+   function, so the gradient arrives deduplicated and summed as ``[N, D]`` for ``uniq``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+from rankjax.data import features as F
+
+MODEL_AXIS = "model"
+DATA_AXIS = "data"
+
+
+def padded_rows(num_rows: int, multiple: int) -> int:
+  """Rows allocated for a table so that it splits evenly over ``multiple`` shards."""
+  return -(-num_rows // multiple) * multiple
+
+
+def init_tables(spec: F.FeatureSpec, rng: jax.Array, *, row_multiple: int = 1,
+                stddev: float | None = None, dtype=jnp.float32) -> dict[str, jax.Array]:
+  """Normal(0, stddev) tables, stddev defaulting to 1/sqrt(D); pad rows are zero."""
+  tables = {}
+  for i, (name, t) in enumerate(sorted(spec.tables().items())):
+    rows = padded_rows(t.num_rows, row_multiple)
+    std = stddev if stddev is not None else 1.0 / np.sqrt(t.dim)
+    w = jax.random.normal(jax.random.fold_in(rng, i), (t.num_rows, t.dim), dtype) * std
+    tables[name] = jnp.pad(w, ((0, rows - t.num_rows), (0, 0)))
+  return tables
+
+
+def table_ids(spec: F.FeatureSpec, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """Flat int32 ids per table, concatenating its features in spec order."""
+  out: dict[str, list] = {}
+  for f in spec.id_features:
+    out.setdefault(f.table_name, []).append(batch[f.name].reshape(-1).astype(jnp.int32))
+  return {t: jnp.concatenate(v) if len(v) > 1 else v[0] for t, v in out.items()}
+
+
+def dedupe(ids: jax.Array, sentinel: int) -> tuple[jax.Array, jax.Array]:
+  """Sorted unique ids padded with ``sentinel`` to the static size ``len(ids)``, and the inverse."""
+  uniq, inverse = jnp.unique(ids, size=ids.shape[0], fill_value=sentinel, return_inverse=True)
+  return uniq.astype(jnp.int32), inverse.reshape(-1).astype(jnp.int32)
+
+
+def _local_gather(table, ids, axis):
+  shard_rows = table.shape[0]
+  start = jax.lax.axis_index(axis) * shard_rows
+  local = ids - start
+  ok = (local >= 0) & (local < shard_rows)
+  rows = jnp.take(table, jnp.where(ok, local, 0), axis=0)
+  rows = jnp.where(ok[:, None], rows, jnp.zeros((), table.dtype))
+  return jax.lax.psum(rows, axis)
+
+
+def gather_rows(table: jax.Array, ids: jax.Array, *, mesh=None, sharded: bool = False) -> jax.Array:
+  """``table[ids]`` with out-of-range ids (the dedupe sentinel) reading as zero rows.
+
+  Ids must already be validated on the host; the only out-of-range ids here are padding.
+  """
+  if not sharded or mesh is None or mesh.shape.get(MODEL_AXIS, 1) == 1:
+    return jnp.take(table, ids, axis=0, mode="fill", fill_value=0)
+  fn = jax.shard_map(functools.partial(_local_gather, axis=MODEL_AXIS), mesh=mesh,
+                     in_specs=(P(MODEL_AXIS, None), P()), out_specs=P(), check_vma=False)
+  return fn(table, ids)
+
+
+def _pool(e: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
+  if pooling == "none":
+    return e
+  m = mask.astype(e.dtype)[..., None]
+  s = (e * m).sum(axis=-2)
+  if pooling == "mean":
+    s = s / jnp.maximum(m.sum(axis=-2), 1.0)
+  return s
+
+
+def assemble(spec: F.FeatureSpec, rows: Mapping[str, jax.Array], inverse: Mapping[str, jax.Array],
+             batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """Per-feature embeddings from deduplicated rows: ``[B, D]`` (sparse, pooled bag) or ``[B, L, D]``."""
+  offsets: dict[str, int] = {}
+  emb = {}
+  for f in spec.id_features:
+    t = f.table_name
+    shape = batch[f.name].shape
+    n = int(np.prod(shape))
+    start = offsets.get(t, 0)
+    offsets[t] = start + n
+    e = jnp.take(rows[t], inverse[t][start:start + n], axis=0).reshape(shape + (-1,))
+    if f.kind == F.BAG:
+      e = _pool(e, batch[f.mask_name], f.pooling)
+    elif f.kind == F.SEQUENCE:
+      e = e * batch[f.mask_name].astype(e.dtype)[..., None]
+    emb[f.name] = e
+  return emb
+
+
+def lookup(spec: F.FeatureSpec, tables: Mapping[str, jax.Array],
+           batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """Plain (dense-gradient) lookup of every id feature: the reference path and the small-table path."""
+  ids = table_ids(spec, batch)
+  rows = {t: tables[t] for t in ids}
+  inverse = {t: v for t, v in ids.items()}
+  return assemble(spec, rows, inverse, batch)
+
+
+def table_partition_specs(tables: Mapping[str, jax.Array], *, min_rows_to_shard: int,
+                          model_axis_size: int) -> dict[str, P]:
+  """Row-shard tables with at least ``min_rows_to_shard`` rows over ``model``; replicate the rest."""
+  out = {}
+  for name, t in tables.items():
+    shard = model_axis_size > 1 and t.shape[0] >= min_rows_to_shard
+    if shard and t.shape[0] % model_axis_size:
+      raise ValueError(f"table {name!r} has {t.shape[0]} rows, not divisible by the model axis "
+                       f"({model_axis_size}); initialise with row_multiple={model_axis_size}")
+    out[name] = P(MODEL_AXIS, None) if shard else P()
+  return out

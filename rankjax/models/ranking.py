@@ -1,0 +1,68 @@
+"""Single- or multi-head CTR backbones: DNN, DCN-v2 and DeepFM.
+
+Each predicts one logit per task from a shared network (a task head is a Dense(1) per task).
+"""
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from rankjax.data import features as F
+from rankjax.layers.interaction import CrossNetV2, fm_second_order
+from rankjax.layers.mlp import MLP
+from rankjax.models import inputs
+from rankjax.models.registry import register
+
+
+def _heads(h, tasks):
+  return {t: nn.Dense(1, name=f"tower_{t}")(h)[:, 0] for t in tasks}
+
+
+@register("dnn")
+class DNN(nn.Module):
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+  hidden: Sequence[int] = (256, 128)
+  activation: str = "relu"
+  norm: str = "none"
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    x = inputs.flat_inputs(self.spec, emb, batch)
+    h = MLP(self.hidden, self.activation, self.norm, self.dropout, name="bottom")(x, train=train)
+    return {"logits": _heads(h, self.tasks)}
+
+
+@register("dcnv2")
+class DCNv2(nn.Module):
+  """DCN-v2, parallel structure: [CrossNet(x0) ; DNN(x0)] -> heads."""
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+  cross_layers: int = 3
+  low_rank: int = 0
+  hidden: Sequence[int] = (256, 128)
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    x = inputs.flat_inputs(self.spec, emb, batch)
+    c = CrossNetV2(self.cross_layers, self.low_rank, name="cross")(x)
+    d = MLP(self.hidden, "relu", "none", self.dropout, name="deep")(x, train=train)
+    return {"logits": _heads(jnp.concatenate([c, d], axis=-1), self.tasks)}
+
+
+@register("deepfm")
+class DeepFM(nn.Module):
+  """DeepFM: FM second-order term over equal-width field embeddings + DNN, summed per task."""
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+  hidden: Sequence[int] = (256, 128)
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    fm = fm_second_order(inputs.field_stack(self.spec, emb))
+    x = inputs.flat_inputs(self.spec, emb, batch)
+    h = MLP(self.hidden, "relu", "none", self.dropout, name="deep")(x, train=train)
+    return {"logits": {t: logit + fm for t, logit in _heads(h, self.tasks).items()}}

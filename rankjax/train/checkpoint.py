@@ -1,0 +1,56 @@
+"""Orbax checkpoints of the whole train state plus a small JSON of loop state.
+
+The loop state (early-stopping counters, best metric, evaluation history) goes in the same
+checkpoint as the arrays, so resuming restores everything a run depends on. The data position is
+the step itself (rankjax/data/pipeline.py), and the RNG is ``fold_in(seed_key, step)``.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+  """Save every ``every`` steps and at the end, keep ``keep``, restore the latest."""
+
+  def __init__(self, directory: str, *, every: int, keep: int = 3, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=1,
+                                           enable_async_checkpointing=async_save, create=True)
+    self.every = every
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=("state", "loop"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def path(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def should_save(self, step: int) -> bool:
+    return self.every > 0 and step % self.every == 0
+
+  def save(self, step: int, state, loop_state: dict, *, force: bool = False) -> bool:
+    if not force and not self.should_save(step):
+      return False
+    if step in self.manager.all_steps():
+      return False
+    return self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), loop=ocp.args.JsonSave(loop_state)), force=True)
+
+  def restore(self, abstract_state, step: int | None = None):
+    """(state, loop_state) at ``step`` (default latest), with the shardings of ``abstract_state``."""
+    step = self.latest_step() if step is None else step
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target), loop=ocp.args.JsonRestore()))
+    return restored.state, restored.loop
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()

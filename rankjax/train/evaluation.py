@@ -1,0 +1,46 @@
+"""Evaluation over a whole split: jitted forward on padded batches, metrics on the host."""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, Sequence
+
+import jax
+import numpy as np
+
+from rankjax.data.features import EXAMPLE_MASK
+
+
+def collect_predictions(eval_step: Callable, state, batches: Iterable[Mapping[str, np.ndarray]],
+                        put: Callable, keep: Sequence[str]) -> dict[str, np.ndarray]:
+  """Runs ``eval_step`` over ``batches``; returns host arrays ``pred/<name>`` and the ``keep`` fields,
+  with padded rows (``example_mask == 0``) removed, so no row is dropped or double counted."""
+  preds, fields, masks = [], [], []
+  for batch in batches:
+    out = eval_step(state, put(batch))
+    preds.append(out)  # device arrays; fetched together below so dispatch is not serialised
+    fields.append({k: batch[k] for k in keep if k in batch})
+    masks.append(np.asarray(batch[EXAMPLE_MASK]) > 0)
+  preds = jax.device_get(preds)
+  result: dict[str, list] = {}
+  for p, f, m in zip(preds, fields, masks):
+    for k, v in p.items():
+      result.setdefault(f"pred/{k}", []).append(np.asarray(v)[m])
+    for k, v in f.items():
+      result.setdefault(k, []).append(np.asarray(v)[m])
+  return {k: np.concatenate(v) for k, v in result.items()}
+
+
+def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
+                 metric_fns: Mapping[str, Callable]) -> dict[str, float]:
+  """``{f"{metric}/{task}": value}`` plus ``f"{metric}/mean"`` over tasks."""
+  out = {}
+  for name, fn in metric_fns.items():
+    values = []
+    for t in tasks:
+      if t not in arrays:
+        continue
+      v = float(fn(arrays[t].astype(np.float64), arrays[f"pred/{t}"].astype(np.float64)))
+      out[f"{name}/{t}"] = v
+      values.append(v)
+    if len(values) > 1:
+      out[f"{name}/mean"] = float(np.mean(values))
+  return out

@@ -1,0 +1,239 @@
+"""The train state and the jitted train/eval steps.
+
+Parameters are ``{"model": <flax params>, "embeddings": {table: [rows, D]}}``. Tables are either
+*sparse* (gathered outside the differentiated function; their row gradients go to a row-wise sparse
+optimizer) or *dense* (gathered inside it, so they get a dense ``[V, D]`` gradient and the optax
+optimizer of the model). The model therefore only ever sees embeddings, never ids.
+
+With a multi-task optimiser, per-task gradients are taken on the compact tree
+``{"dense": <trainable>, "rows": {table: [T, U, D]}}`` (mto_baselines.md section 4).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from rankjax.data import features as F
+from rankjax.layers import embedding as E
+from rankjax.losses import objectives
+from rankjax.optim import sparse as sparse_lib
+from rankjax.train import mesh as mesh_lib
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: dict            # {"model": ..., "embeddings": {table: [rows, D]}}
+  model_state: dict       # non-trainable flax collections (batch_stats)
+  opt_state: Any          # optax state of the trainable tree
+  sparse_slots: dict      # {"embeddings": {table: {slot: [rows, ...]}}}
+  mto_state: Any
+  rng: jax.Array          # uint32 key data; the step key is fold_in(rng, step)
+
+
+def global_norm(tree) -> jax.Array:
+  leaves = jax.tree.leaves(tree)
+  if not leaves:
+    return jnp.zeros(())
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
+
+
+@dataclasses.dataclass
+class Learner:
+  """Builds state, shardings and the jitted steps for one model/dataset/optimizer combination.
+
+  Attributes:
+    spec: the dataset's FeatureSpec.
+    model: a Flax module following rankjax/models/inputs.py.
+    tasks: task names (label fields), the order of the loss vector.
+    tx: optax optimizer for the model's parameters and the dense tables.
+    sparse_opt: row-wise optimizer for sparse tables (None: every table is dense).
+    sparse_tables: names of tables updated by ``sparse_opt``.
+    mesh: device mesh; tables in ``sharded_tables`` are row-sharded over its ``model`` axis.
+    mto: multi-task method (rankjax.optim.multitask) or None for the equal-weight sum.
+    full_tables: tables also passed whole to the model (e.g. item scoring); must be dense.
+  """
+  spec: F.FeatureSpec
+  model: nn.Module
+  tasks: Sequence[str]
+  tx: optax.GradientTransformation
+  sparse_opt: sparse_lib.RowOptimizer | None
+  sparse_tables: frozenset
+  mesh: Any
+  sharded_tables: frozenset = frozenset()
+  mto: Any = None
+  loss_types: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  full_tables: Sequence[str] = ()
+  row_multiple: int = 1
+  embedding_stddev: float | None = None
+
+  def __post_init__(self):
+    tables = self.spec.tables()
+    unknown = set(self.sparse_tables) - set(tables)
+    if unknown:
+      raise ValueError(f"sparse_tables {sorted(unknown)} are not tables of the spec ({sorted(tables)})")
+    clash = set(self.full_tables) & set(self.sparse_tables)
+    if clash:
+      raise ValueError(f"tables {sorted(clash)} are passed whole to the model, so they need dense "
+                       f"gradients; remove them from the sparse tables")
+    self.tasks = tuple(self.tasks)
+    self._mto_is_sum = self.mto is None or getattr(self.mto, "name", "") == "ew"
+
+  # -- parameters -------------------------------------------------------------------------------
+
+  def _split(self, params):
+    """(trainable-by-optax tree, sparse tables)."""
+    emb = params["embeddings"]
+    trainable = {"model": params["model"],
+                 "embeddings": {t: v for t, v in emb.items() if t not in self.sparse_tables}}
+    return trainable, {t: v for t, v in emb.items() if t in self.sparse_tables}
+
+  def _sentinels(self, params):
+    return {t: v.shape[0] for t, v in params["embeddings"].items()}
+
+  def _gather(self, table_name, table, uniq):
+    return E.gather_rows(table, uniq, mesh=self.mesh, sharded=table_name in self.sharded_tables)
+
+  def _forward(self, trainable, sparse_rows, uniq, inverse, model_state, batch, *, train, rng):
+    rows = dict(sparse_rows)
+    for t, table in trainable["embeddings"].items():
+      if t in uniq:
+        rows[t] = self._gather(t, table, uniq[t])
+    emb = E.assemble(self.spec, rows, inverse, batch)
+    kwargs = {}
+    if self.full_tables:
+      kwargs["tables"] = {t: trainable["embeddings"][t] for t in self.full_tables}
+    variables = {"params": trainable["model"], **model_state}
+    mutable = list(model_state) if train else False
+    out = self.model.apply(variables, emb, batch, train=train, rngs={"dropout": rng}, mutable=mutable,
+                           **kwargs)
+    if train:
+      outputs, new_state = out
+      return outputs, dict(new_state)
+    return out, model_state
+
+  def init(self, rng: jax.Array, batch: Mapping[str, np.ndarray]) -> TrainState:
+    k_emb, k_model, k_drop, k_mto = jax.random.split(rng, 4)
+    tables = E.init_tables(self.spec, k_emb, row_multiple=self.row_multiple,
+                           stddev=self.embedding_stddev)
+    batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    emb = E.lookup(self.spec, tables, batch)
+    kwargs = {"tables": {t: tables[t] for t in self.full_tables}} if self.full_tables else {}
+    variables = self.model.init({"params": k_model, "dropout": k_drop}, emb, batch, train=False,
+                                **kwargs)
+    variables = dict(variables)
+    params = {"model": variables.pop("params"), "embeddings": tables}
+    trainable, sparse_tables = self._split(params)
+    slots = {t: self.sparse_opt.init(v) for t, v in sparse_tables.items()} if sparse_tables else {}
+    mto_state = self.mto.init(len(self.tasks), trainable) if self.mto is not None else ()
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=variables,
+                      opt_state=self.tx.init(trainable), sparse_slots={"embeddings": slots},
+                      mto_state=mto_state, rng=jax.random.key_data(k_mto))
+
+  # -- sharding ---------------------------------------------------------------------------------
+
+  def state_shardings(self, abstract_state: TrainState):
+    specs = {t: (P(mesh_lib.MODEL_AXIS, None) if t in self.sharded_tables else P())
+             for t in self.spec.tables()}
+    return mesh_lib.tree_shardings(self.mesh, abstract_state, mesh_lib.table_rules(specs))
+
+  def batch_shardings(self, batch):
+    return jax.tree.map(lambda _: mesh_lib.batch_sharding(self.mesh), batch)
+
+  # -- steps ------------------------------------------------------------------------------------
+
+  def train_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
+    rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    trainable, sparse_tables = self._split(state.params)
+    ids = E.table_ids(self.spec, batch)
+    sentinels = self._sentinels(state.params)
+    deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
+    uniq = {t: u for t, (u, _) in deduped.items()}
+    inverse = {t: i for t, (_, i) in deduped.items()}
+    sparse_rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
+
+    def loss_vec(trainable, sparse_rows):
+      outputs, new_state = self._forward(trainable, sparse_rows, uniq, inverse, state.model_state,
+                                         batch, train=True, rng=rng)
+      losses = objectives.task_losses(outputs, batch, self.tasks, self.loss_types)
+      return losses, new_state
+
+    metrics = {}
+    if self._mto_is_sum:
+      def total(trainable, sparse_rows):
+        losses, new_state = loss_vec(trainable, sparse_rows)
+        return jnp.sum(losses), (losses, new_state)
+      (_, (losses, new_model_state)), (g_dense, g_rows) = jax.value_and_grad(
+          total, argnums=(0, 1), has_aux=True)(trainable, sparse_rows)
+      mto_state, kind = state.mto_state, "grad"
+    else:
+      (g_dense_t, g_rows_t), (losses, new_model_state) = jax.jacrev(
+          loss_vec, argnums=(0, 1), has_aux=True)(trainable, sparse_rows)
+      combined, mto_state, info = self.mto.update(
+          {"dense": g_dense_t, "rows": g_rows_t}, state.mto_state, params=trainable,
+          losses=losses, rng=rng, row_ids=uniq)
+      g_dense, g_rows = combined["dense"], combined["rows"]
+      kind = getattr(self.mto, "kind", "grad")
+      metrics.update({f"mto/{k}": v for k, v in info.items()})
+
+    if kind == "update":  # the method is a complete optimizer: its output is the update itself
+      new_trainable = optax.apply_updates(trainable, g_dense)
+      opt_state = state.opt_state
+      add_rows = sparse_lib.sgd(-1.0)  # rows - (-1) * update == rows + update
+    else:
+      updates, opt_state = self.tx.update(g_dense, state.opt_state, trainable)
+      new_trainable = optax.apply_updates(trainable, updates)
+      add_rows = self.sparse_opt
+
+    new_tables = dict(new_trainable["embeddings"])
+    new_slots = {}
+    for t, table in sparse_tables.items():
+      slots = state.sparse_slots["embeddings"][t]
+      new_table, new_slot = sparse_lib.apply(add_rows, table, slots if kind != "update" else {},
+                                             uniq[t], g_rows[t], state.step, mesh=self.mesh,
+                                             sharded=t in self.sharded_tables)
+      new_tables[t] = new_table
+      new_slots[t] = new_slot if kind != "update" else slots
+    params = {"model": new_trainable["model"], "embeddings": new_tables}
+    metrics.update({"loss": jnp.sum(losses), "grad_norm/dense": global_norm(g_dense),
+                    "grad_norm/rows": global_norm(g_rows)})
+    for i, t in enumerate(self.tasks):
+      metrics[f"loss/{t}"] = losses[i]
+    new_state = state.replace(step=state.step + 1, params=params,
+                              model_state=new_model_state if new_model_state else state.model_state,
+                              opt_state=opt_state, sparse_slots={"embeddings": new_slots},
+                              mto_state=mto_state)
+    return new_state, metrics
+
+  def eval_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
+    trainable, sparse_tables = self._split(state.params)
+    ids = E.table_ids(self.spec, batch)
+    sentinels = self._sentinels(state.params)
+    deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
+    uniq = {t: u for t, (u, _) in deduped.items()}
+    inverse = {t: i for t, (_, i) in deduped.items()}
+    rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
+    rng = jax.random.wrap_key_data(state.rng)
+    outputs, _ = self._forward(trainable, rows, uniq, inverse, state.model_state, batch,
+                               train=False, rng=rng)
+    preds = objectives.predictions(outputs, self.tasks, self.loss_types)
+    if "scores" in outputs:
+      preds["scores"] = outputs["scores"]
+    return preds
+
+  def jit_steps(self, state: TrainState, batch):
+    """Jitted train and eval steps with explicit shardings; the state is donated."""
+    state_sh = self.state_shardings(state)
+    batch_sh = self.batch_shardings(batch)
+    train = jax.jit(self.train_step, in_shardings=(state_sh, batch_sh),
+                    out_shardings=(state_sh, NamedSharding(self.mesh, P())), donate_argnums=0)
+    evaluate = jax.jit(self.eval_step, in_shardings=(state_sh, batch_sh))
+    return train, evaluate, state_sh, batch_sh

@@ -1,0 +1,79 @@
+"""Run logs: JSONL metrics, TensorBoard event files, and the results.json contract."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Mapping
+
+import numpy as np
+
+
+def _plain(v):
+  if isinstance(v, (np.ndarray, np.generic)):
+    v = v.tolist()
+  if hasattr(v, "tolist") and not isinstance(v, (list, dict)):
+    v = np.asarray(v).tolist()
+  if isinstance(v, float) and not math.isfinite(v):
+    return str(v)
+  if isinstance(v, dict):
+    return {k: _plain(x) for k, x in v.items()}
+  if isinstance(v, (list, tuple)):
+    return [_plain(x) for x in v]
+  return v
+
+
+class MetricWriter:
+  """Appends ``{"step", "split", **metrics}`` lines to ``metrics.jsonl`` and scalars to TensorBoard."""
+
+  def __init__(self, workdir: str, *, enabled: bool = True):
+    self.enabled = enabled
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    self._tb = None
+    if enabled:
+      os.makedirs(workdir, exist_ok=True)
+      try:
+        from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+        self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      except ImportError:
+        self._tb = None
+
+  def truncate_after(self, step: int) -> None:
+    """Drops lines logged after ``step`` (a resumed run will log them again)."""
+    if not self.enabled or not os.path.exists(self.path):
+      return
+    keep = [l for l in read_jsonl(self.path) if l.get("step", 0) <= step]
+    tmp = self.path + ".tmp"
+    with open(tmp, "w") as f:
+      for l in keep:
+        f.write(json.dumps(l) + "\n")
+    os.replace(tmp, self.path)
+
+  def write(self, step: int, split: str, metrics: Mapping) -> None:
+    if not self.enabled:
+      return
+    line = {"step": int(step), "split": split, **{k: _plain(v) for k, v in metrics.items()}}
+    with open(self.path, "a") as f:
+      f.write(json.dumps(line) + "\n")
+    if self._tb is not None:
+      for k, v in metrics.items():
+        v = np.asarray(v)
+        if v.ndim == 0 and np.issubdtype(v.dtype, np.number) and np.isfinite(v):
+          self._tb.add_scalar(f"{split}/{k}", float(v), int(step))
+
+  def close(self):
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_jsonl(path: str) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(l) for l in f if l.strip()]
+
+
+def write_json_atomic(path: str, obj) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(_plain(obj), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)

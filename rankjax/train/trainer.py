@@ -1,0 +1,322 @@
+"""Offline and streaming training loops driven by an ml_collections config.
+
+Both loops share the pieces below: ``setup`` (dataset, mesh, learner, jitted steps, checkpoint
+restore) and ``StepRunner`` (host loop around the jitted step: prefetch, non-finite check,
+logging, progress bar, checkpoints).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable, Iterable
+
+import jax
+import numpy as np
+import optax
+from absl import logging
+from tqdm import tqdm
+
+from rankjax.data import features as F
+from rankjax.data import pipeline
+from rankjax.data import registry as data_registry
+from rankjax.models import registry as model_registry
+from rankjax.optim import sparse as sparse_lib
+from rankjax.train import checkpoint as ckpt_lib
+from rankjax.train import evaluation
+from rankjax.train import learner as learner_lib
+from rankjax.train import logging_utils
+from rankjax.train import mesh as mesh_lib
+from rankjax.train import plots
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+def _dense_optimizer(cfg) -> optax.GradientTransformation:
+  name = cfg.name
+  makers = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd, "adagrad": optax.adagrad,
+            "rmsprop": optax.rmsprop}
+  if name not in makers:
+    raise ValueError(f"unknown optimizer {name!r}; valid: {sorted(makers)}")
+  kwargs = dict(cfg.get("kwargs", {}))
+  tx = makers[name](cfg.lr, **kwargs)
+  if cfg.get("grad_clip_norm", 0.0):
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
+  return tx
+
+
+def _mto_method(cfg):
+  if cfg is None or cfg.get("name", "ew") == "ew" and not cfg.get("kwargs"):
+    return None
+  from rankjax.optim import multitask  # pylint: disable=g-import-not-at-top
+  return multitask.get(cfg.name, **dict(cfg.get("kwargs", {})))
+
+
+def build_learner(config, spec: F.FeatureSpec, mesh) -> learner_lib.Learner:
+  model_cls = model_registry.get(config.model.name)
+  model = model_cls(spec=spec, tasks=tuple(config.tasks), **dict(config.model.get("kwargs", {})))
+  tables = spec.tables()
+  emb_cfg = config.embedding
+  sparse_min = emb_cfg.get("sparse_min_rows", 0)
+  full = tuple(config.model.get("full_tables", ()))
+  if emb_cfg.get("sparse", True):
+    sparse_tables = frozenset(t for t, s in tables.items() if s.num_rows >= sparse_min and t not in full)
+  else:
+    sparse_tables = frozenset()
+  model_axis = mesh.shape[mesh_lib.MODEL_AXIS]
+  shard_min = emb_cfg.get("shard_min_rows", 1_000_000)
+  sharded = frozenset(t for t, s in tables.items() if model_axis > 1 and s.num_rows >= shard_min)
+  sparse_opt = None
+  if sparse_tables:
+    sparse_opt = sparse_lib.get(emb_cfg.optimizer, learning_rate=emb_cfg.lr,
+                                **dict(emb_cfg.get("kwargs", {})))
+  return learner_lib.Learner(
+      spec=spec, model=model, tasks=tuple(config.tasks), tx=_dense_optimizer(config.optimizer),
+      sparse_opt=sparse_opt, sparse_tables=sparse_tables, mesh=mesh, sharded_tables=sharded,
+      mto=_mto_method(config.get("mto")), loss_types=dict(config.get("loss_types", {})),
+      full_tables=full, row_multiple=model_axis, embedding_stddev=emb_cfg.get("init_stddev"))
+
+
+@dataclasses.dataclass
+class Setup:
+  config: Any
+  workdir: str
+  dataset: data_registry.Dataset
+  learner: learner_lib.Learner
+  mesh: Any
+  state: Any
+  train_step: Callable
+  eval_step: Callable
+  put: Callable
+  checkpointer: ckpt_lib.Checkpointer
+  best: ckpt_lib.Checkpointer
+  writer: logging_utils.MetricWriter
+  loop_state: dict
+  metric_fns: dict
+  local_batch_size: int
+
+
+def _metric_fns(names):
+  from rankjax import metrics  # pylint: disable=g-import-not-at-top
+  return {n: metrics.get(n) for n in names}
+
+
+def _local_rows(batch: dict, local: int) -> dict:
+  """This process's contiguous slice of a global batch (every process builds the same global batch)."""
+  if jax.process_count() == 1:
+    return batch
+  i = jax.process_index()
+  return {k: v[i * local:(i + 1) * local] for k, v in batch.items()}
+
+
+def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) -> Setup:
+  os.makedirs(workdir, exist_ok=True)
+  dataset = dataset or data_registry.load(config.dataset)
+  missing = [t for t in config.tasks if t not in dataset.spec.labels]
+  if missing:
+    raise ValueError(f"config.tasks {list(config.tasks)}: {missing} are not labels of dataset "
+                     f"{dataset.name!r} (labels: {list(dataset.spec.labels)})")
+  mesh = mesh_lib.make_mesh(config.mesh.data, config.mesh.model)
+  global_batch = config.train.batch_size
+  data_axis = mesh.shape[mesh_lib.DATA_AXIS]
+  if global_batch % data_axis:
+    raise ValueError(f"train.batch_size={global_batch} is not divisible by the data axis ({data_axis})")
+  learner = build_learner(config, dataset.spec, mesh)
+  probe = pipeline.ArraySource(dataset.splits["train"], global_batch, seed=config.seed).batch(0)
+  probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train")
+  state = learner.init(jax.random.key(config.seed), probe)
+  train_step, eval_step, state_sh, batch_sh = learner.jit_steps(state, probe)
+  local = global_batch // jax.process_count()
+
+  def put(batch):
+    return mesh_lib.host_to_global(_local_rows(batch, local), batch_sh[F.EXAMPLE_MASK])
+
+  checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                       every=config.train.checkpoint_every,
+                                       keep=config.train.get("keep_checkpoints", 3))
+  best = ckpt_lib.Checkpointer(os.path.join(workdir, "best"), every=0, keep=1, async_save=False)
+  writer = logging_utils.MetricWriter(workdir, enabled=jax.process_index() == 0)
+  loop_state = {"best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                            state, state_sh)
+    state, loop_state = checkpointer.restore(abstract, latest)
+    writer.truncate_after(latest)
+    logging.info("resumed from %s at step %d", checkpointer.path(latest), latest)
+  else:
+    state = jax.device_put(state, state_sh)
+  return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
+               checkpointer, best, writer, loop_state, _metric_fns(config.eval.metrics), local)
+
+
+class StepRunner:
+  """Runs jitted train steps over host batches with prefetch, logging and checkpoints."""
+
+  def __init__(self, s: Setup, total_steps: int):
+    self.s = s
+    self.total_steps = total_steps
+    self.pending: list = []  # (step, device loss) not yet checked for finiteness
+    self.last_good_ckpt = s.checkpointer.latest_step()
+    self.train_time = 0.0
+    self.timed_examples = 0
+    self.bar = tqdm(total=total_steps, initial=int(s.state.step), desc=s.config.get("experiment", "train"),
+                    unit="step", dynamic_ncols=True, disable=jax.process_index() != 0,
+                    mininterval=1.0)
+
+  def _check_finite(self):
+    if not self.pending:
+      return
+    steps, losses = zip(*self.pending)
+    losses = np.asarray(jax.device_get(list(losses)), np.float64)
+    self.pending.clear()
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+      step = steps[bad[0]]
+      ckpt = (self.s.checkpointer.path(self.last_good_ckpt) if self.last_good_ckpt is not None
+              else "none (no checkpoint saved yet)")
+      raise NonFiniteLossError(
+          f"non-finite loss {losses[bad[0]]} at step {step}; stopping. Last good checkpoint: {ckpt}. "
+          f"Lower the learning rate or enable optimizer.grad_clip_norm, then rerun (the run resumes "
+          f"from that checkpoint).")
+
+  def run(self, batches: Iterable[dict], on_step: Callable[[int, dict], bool] | None = None):
+    """Trains on ``batches`` (host dicts, already validated). ``on_step(step, metrics)`` after each
+    step may return True to stop early."""
+    s = self.s
+    log_every = s.config.train.log_every
+    batch_size = s.config.train.batch_size
+    it = iter(batches)
+    step = int(s.state.step)  # host copy: reading state.step each step would block dispatch
+    t_last = None
+    while True:
+      try:
+        batch = next(it)
+      except StopIteration:
+        break
+      s.state, metrics = s.train_step(s.state, batch)
+      step += 1
+      self.pending.append((step, metrics["loss"]))
+      if t_last is not None:  # the first step includes compilation
+        self.train_time += time.perf_counter() - t_last
+        self.timed_examples += batch_size
+      t_last = time.perf_counter()
+      self.bar.update(1)
+      if step % log_every == 0 or step == self.total_steps:
+        self._check_finite()
+        host = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+        host["examples_per_sec"] = self.examples_per_sec
+        s.writer.write(step, "train", host)
+        self.bar.set_postfix(loss=f"{float(host['loss']):.4f}", ex_s=f"{self.examples_per_sec:,.0f}")
+      if s.checkpointer.should_save(step):
+        self._check_finite()
+        s.checkpointer.save(step, s.state, s.loop_state)
+        self.last_good_ckpt = step
+      if on_step is not None and on_step(step, metrics):
+        break
+    self._check_finite()
+
+  @property
+  def examples_per_sec(self) -> float:
+    return self.timed_examples / self.train_time if self.train_time > 0 else float("nan")
+
+  def close(self):
+    self.bar.close()
+
+
+def evaluate(s: Setup, split_columns, name: str) -> dict:
+  batch_size = s.config.eval.get("batch_size", s.config.train.batch_size)
+  data_axis = s.mesh.shape[mesh_lib.DATA_AXIS]
+  batch_size = -(-batch_size // data_axis) * data_axis
+  src = pipeline.ArraySource(split_columns, batch_size, shuffle=False, name=name)
+  spec = s.dataset.spec
+  batches = (F.validate_batch(spec, b, source=f"{s.dataset.name}/{name}") for b in src.epoch_batches())
+  put = lambda b: mesh_lib.host_to_global(_local_rows(b, batch_size // jax.process_count()),
+                                          mesh_lib.batch_sharding(s.mesh))
+  arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=s.config.tasks)
+  return evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns)
+
+
+def _improved(value, best, mode):
+  if best is None:
+    return True
+  return value > best if mode == "max" else value < best
+
+
+def train_offline(config, workdir: str, dataset=None) -> dict:
+  """Epoch/step training with periodic evaluation, early stopping and a final test evaluation."""
+  s = setup(config, workdir, dataset)
+  spec = s.dataset.spec
+  train_src = pipeline.ArraySource(s.dataset.splits["train"], config.train.batch_size,
+                                   seed=config.seed, name=f"{s.dataset.name}/train")
+  total = config.train.num_steps or config.train.num_epochs * train_src.steps_per_epoch
+  start = int(s.state.step)
+  es = config.train.early_stopping
+  eval_split = config.eval.get("validation_split", "validation")
+  runner = StepRunner(s, total)
+  stopped_early = bool(s.loop_state.get("stopped", False))
+
+  def make_batch(k):
+    return s.put(F.validate_batch(spec, train_src.batch(k), source=f"{s.dataset.name}/train"))
+
+  def on_step(step, _):
+    if step % config.train.eval_every and step != total:
+      return False
+    if eval_split not in s.dataset.splits:
+      return False
+    m = evaluate(s, s.dataset.splits[eval_split], eval_split)
+    s.writer.write(step, eval_split, m)
+    s.loop_state["history"].append({"step": step, **m})
+    value = m.get(es.metric)
+    if value is None:
+      raise ValueError(f"early_stopping.metric {es.metric!r} not among evaluation metrics {sorted(m)}")
+    if _improved(value, s.loop_state["best_metric"], es.mode):
+      s.loop_state.update(best_metric=value, best_step=step, bad_evals=0)
+      s.best.save(step, s.state, s.loop_state, force=True)
+    else:
+      s.loop_state["bad_evals"] += 1
+    stop = es.patience > 0 and s.loop_state["bad_evals"] >= es.patience
+    s.loop_state["stopped"] = stop
+    return stop
+
+  if not stopped_early and start < total:
+    batches = pipeline.prefetch(make_batch, range(start, total), buffer=config.train.get("prefetch", 2))
+    runner.run(batches, on_step)
+  runner.close()
+  final_step = int(s.state.step)
+  s.checkpointer.save(final_step, s.state, s.loop_state, force=True)
+  s.checkpointer.wait()
+
+  results_metrics = {}
+  if s.loop_state["best_step"] is not None:
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                            s.state)
+    s.state, _ = s.best.restore(abstract, s.loop_state["best_step"])
+    results_metrics.update({f"{eval_split}/{k}": v for k, v in s.loop_state["history"][
+        [h["step"] for h in s.loop_state["history"]].index(s.loop_state["best_step"])].items()
+                            if k != "step"})
+  for split in config.eval.get("final_splits", ("test",)):
+    if split in s.dataset.splits:
+      m = evaluate(s, s.dataset.splits[split], split)
+      s.writer.write(final_step, split, m)
+      results_metrics.update({f"{split}/{k}": v for k, v in m.items()})
+  return _finish(s, results_metrics, final_step, runner.examples_per_sec)
+
+
+def _finish(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> dict:
+  s.checkpointer.close()
+  s.best.close()
+  s.writer.close()
+  results = {"experiment": s.config.get("experiment", ""), "dataset": s.dataset.name,
+             "config": s.config.to_dict(), "metrics": metrics, "steps": steps,
+             "examples_per_sec": None if math.isnan(examples_per_sec) else examples_per_sec}
+  if jax.process_index() == 0:
+    logging_utils.write_json_atomic(os.path.join(s.workdir, "results.json"), results)
+    try:
+      plots.plot_run(s.workdir, tasks=tuple(s.config.tasks))
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning("plotting failed: %s", e)
+  return results

@@ -1,0 +1,19 @@
+"""Test-wide settings: an 8-device simulated CPU mesh and compile-light XLA.
+
+The flags must be set before JAX initialises its backend, hence module level.
+"""
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_force_host_platform_device_count=8").strip()
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Compilation dominates these small tests; the unoptimised pipeline is several times faster to
+# build and gives the same numbers up to float reassociation.
+jax.config.update("jax_disable_most_optimizations", True)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("RANKJAX_SHARED", os.path.join(REPO, "..", "shared"))
