@@ -205,7 +205,7 @@ def validate_batch(spec: FeatureSpec, batch: Mapping[str, np.ndarray], *,
       if f.kind == DENSE and not np.all(np.isfinite(arr)):
         pos = np.argwhere(~np.isfinite(arr))[0]
         raise BatchError(f"{source}: dense feature {f.name!r} has non-finite value "
-                         f"{arr[tuple(pos)]!r} at row {int(pos[0])}")
+                         f"{float(arr[tuple(pos)])} at row {int(pos[0])}")
   if check_labels:
     for y in spec.labels:
       if y not in batch:

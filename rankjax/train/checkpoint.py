@@ -48,6 +48,13 @@ class Checkpointer:
         state=ocp.args.StandardRestore(target), loop=ocp.args.JsonRestore()))
     return restored.state, restored.loop
 
+  def restore_raw(self, step: int | None = None):
+    """(state as a nested dict of host arrays, loop_state), without a target structure."""
+    step = self.latest_step() if step is None else step
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(), loop=ocp.args.JsonRestore()))
+    return restored.state, restored.loop
+
   def wait(self):
     self.manager.wait_until_finished()
 

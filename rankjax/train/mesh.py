@@ -25,9 +25,11 @@ def make_mesh(data: int = -1, model: int = 1, devices: Sequence | None = None) -
     raise ValueError(f"model axis {model} does not divide the {len(devices)} devices")
   if data == -1:
     data = len(devices) // model
-  if data * model != len(devices):
-    raise ValueError(f"mesh data={data} x model={model} != {len(devices)} devices")
-  arr = np.asarray(devices).reshape(data, model)
+  if data * model > len(devices) or (data * model < len(devices) and jax.process_count() > 1):
+    raise ValueError(f"mesh data={data} x model={model} does not fit the {len(devices)} devices")
+  if data * model < len(devices):
+    logging.info("mesh uses %d of %d devices", data * model, len(devices))
+  arr = np.asarray(devices[:data * model]).reshape(data, model)
   return Mesh(arr, (DATA_AXIS, MODEL_AXIS), axis_types=(AxisType.Auto, AxisType.Auto))
 
 

@@ -42,3 +42,26 @@ def plot_run(workdir: str, tasks: Sequence[str], out_name: str = "plot.png") -> 
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
+
+
+def plot_chunks(workdir: str, chunks: Sequence[dict], out_name: str = "chunks.png") -> str:
+  """Per-chunk evaluation metrics of a streaming run, one panel per metric family."""
+  keys = sorted({k for c in chunks for k in c if "/" in k and not k.endswith("/mean")})
+  families = sorted({k.split("/")[0] for k in keys})
+  fig, axes = plt.subplots(1, max(len(families), 1), figsize=(5 * max(len(families), 1), 3.8),
+                           squeeze=False)
+  for ax, fam in zip(axes[0], families):
+    for k in keys:
+      if k.split("/")[0] != fam:
+        continue
+      pts = [(c["chunk"], c[k]) for c in chunks if isinstance(c.get(k), (int, float))]
+      if pts:
+        x, y = zip(*pts)
+        ax.plot(x, y, marker="o", label=k.split("/", 1)[1])
+    ax.set(xlabel="evaluated chunk", title=fam)
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  path = os.path.join(workdir, out_name)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import time
 from typing import Any, Callable, Iterable
 
@@ -163,6 +164,8 @@ class StepRunner:
     self.last_good_ckpt = s.checkpointer.latest_step()
     self.train_time = 0.0
     self.timed_examples = 0
+    # Fault injection for the kill-and-resume test: SIGKILL this process right after that step.
+    self.kill_at = int(os.environ.get("RANKJAX_FAULT_SIGKILL_AT_STEP", "0"))
     self.bar = tqdm(total=total_steps, initial=int(s.state.step), desc=s.config.get("experiment", "train"),
                     unit="step", dynamic_ncols=True, disable=jax.process_index() != 0,
                     mininterval=1.0)
@@ -215,6 +218,8 @@ class StepRunner:
         self._check_finite()
         s.checkpointer.save(step, s.state, s.loop_state)
         self.last_good_ckpt = step
+      if step == self.kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
       if on_step is not None and on_step(step, metrics):
         break
     self._check_finite()
@@ -303,10 +308,10 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
       m = evaluate(s, s.dataset.splits[split], split)
       s.writer.write(final_step, split, m)
       results_metrics.update({f"{split}/{k}": v for k, v in m.items()})
-  return _finish(s, results_metrics, final_step, runner.examples_per_sec)
+  return finish_run(s, results_metrics, final_step, runner.examples_per_sec)
 
 
-def _finish(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> dict:
+def finish_run(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> dict:
   s.checkpointer.close()
   s.best.close()
   s.writer.close()

@@ -1,0 +1,60 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from rankjax.data import features as F
+from rankjax.layers import embedding as E
+from rankjax.train import mesh as mesh_lib
+
+
+def test_dedupe_inverse_reconstructs_ids_and_pads_with_sentinel():
+  ids = jnp.array([7, 3, 7, 0, 3], jnp.int32)
+  uniq, inv = E.dedupe(ids, sentinel=99)
+  np.testing.assert_array_equal(uniq, [0, 3, 7, 99, 99])
+  np.testing.assert_array_equal(uniq[inv], ids)
+
+
+def test_gather_rows_fills_sentinel_with_zeros():
+  table = jnp.arange(12.0).reshape(6, 2)
+  rows = E.gather_rows(table, jnp.array([5, 0, 6, 6]))
+  np.testing.assert_array_equal(rows, [[10, 11], [0, 1], [0, 0], [0, 0]])
+
+
+def test_sharded_gather_equals_unsharded():
+  mesh = mesh_lib.make_mesh(2, 4)
+  table = jax.random.normal(jax.random.key(0), (64, 3))
+  ids = jnp.array([0, 63, 17, 16, 15, 64, 64, 31], jnp.int32)
+  sharded = jax.device_put(table, NamedSharding(mesh, P("model", None)))
+  got = jax.jit(lambda t, i: E.gather_rows(t, i, mesh=mesh, sharded=True))(sharded, ids)
+  np.testing.assert_array_equal(got, E.gather_rows(table, ids))
+
+
+def test_assemble_sum_mean_and_sequence_pooling():
+  spec = F.FeatureSpec((F.Feature("u", "sparse", vocab_size=4, dim=2, table="t"),
+                        F.Feature("bag", "bag", vocab_size=4, dim=2, max_len=3, pooling="mean", table="t"),
+                        F.Feature("seq", "sequence", vocab_size=4, dim=2, max_len=2, table="t")))
+  table = jnp.array([[1.0, 0], [0, 1], [2, 2], [3, -1]])
+  batch = {"u": jnp.array([3, 1]), "bag": jnp.array([[0, 1, 2], [3, 3, 0]]),
+           "bag_mask": jnp.array([[1, 1, 0], [1, 0, 0]]), "seq": jnp.array([[2, 0], [1, 3]]),
+           "seq_mask": jnp.array([[1, 0], [1, 1]])}
+  emb = E.lookup(spec, {"t": table}, batch)
+  np.testing.assert_allclose(emb["u"], [[3, -1], [0, 1]])
+  np.testing.assert_allclose(emb["bag"], [[0.5, 0.5], [3, -1]])
+  np.testing.assert_allclose(emb["seq"], [[[2, 2], [0, 0]], [[0, 1], [3, -1]]])
+  # the deduplicated path gives the same embeddings
+  ids = E.table_ids(spec, batch)
+  uniq, inv = E.dedupe(ids["t"], sentinel=4)
+  emb2 = E.assemble(spec, {"t": E.gather_rows(table, uniq)}, {"t": inv}, batch)
+  for k in emb:
+    np.testing.assert_allclose(emb2[k], emb[k])
+
+
+def test_init_tables_pads_rows_to_shard_multiple():
+  spec = F.FeatureSpec((F.Feature("u", "sparse", vocab_size=10, dim=4),))
+  t = E.init_tables(spec, jax.random.key(0), row_multiple=8)["u"]
+  assert t.shape == (16, 4)
+  assert np.all(np.asarray(t[10:]) == 0)
+  with pytest.raises(ValueError, match="not divisible"):
+    E.table_partition_specs({"u": jnp.zeros((10, 4))}, min_rows_to_shard=1, model_axis_size=4)
