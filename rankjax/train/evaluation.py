@@ -19,6 +19,10 @@ def collect_predictions(eval_step: Callable, state, batches: Iterable[Mapping[st
     preds.append(out)  # device arrays; fetched together below so dispatch is not serialised
     fields.append({k: batch[k] for k in keep if k in batch})
     masks.append(np.asarray(batch[EXAMPLE_MASK]) > 0)
+  if jax.process_count() > 1:
+    # Every host computes metrics on all rows: gather the data-sharded predictions.
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    preds = [multihost_utils.process_allgather(p, tiled=True) for p in preds]
   preds = jax.device_get(preds)
   result: dict[str, list] = {}
   for p, f, m in zip(preds, fields, masks):
