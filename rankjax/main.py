@@ -52,6 +52,9 @@ def main(argv):
   from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
     mesh_lib.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  if flags.FLAGS["verbosity"].using_default_value:
+    # orbax and jax log every checkpoint at INFO; keep the console to the progress bar and results.
+    logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
   logging.info("config:\n%s", config)
   if config.get("streaming", {}).get("enabled", False):

@@ -15,7 +15,7 @@ def get_config(arg: str = ""):
   c.tasks = ("task1", "task2")
   c.dataset = dict(name="synthetic_mmoe", correlation=0.5, label_type="binary",
                    num_examples=6000 if runlocal else 60000, num_features=32, num_sparse=8,
-                   sparse_vocab_size=50, sparse_embed_dim=8, seed=0)
+                   sparse_vocab_size=50, sparse_embed_dim=8, noise_std=3.0, seed=0)
   c.model.name = "mmoe"
   c.model.kwargs = dict(num_experts=4, expert_hidden=(32,), tower_hidden=(16,))
   c.optimizer.lr = 3e-3

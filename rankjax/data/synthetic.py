@@ -15,7 +15,7 @@ Dataset config keys (``config.dataset``; unknown keys are an error, to catch mis
   correlation=0.9, num_examples=12000, num_features=100, scale=1.0, num_sinusoids=10,
   noise_std=0.1, seed=0, validation_fraction=1/12, test_fraction=1/12,
   label_type="regression" | "binary", num_sparse=0, sparse_vocab_size=20, sparse_embed_dim=8.
-  Features: ``dense`` (width num_features) and ``sparse_<j>`` for j < num_sparse (bucket of column j).
+  Features: ``dense`` (width num_features) and ``sparse_<j>``, j < num_sparse (bucket of column j).
   Labels: ``task1``, ``task2``.
 
 ``synthetic_drgrad``
@@ -341,7 +341,8 @@ def load_drgrad(config) -> registry.Dataset:
   columns = {}
   sparse_names = [f"sparse_{i}" for i in range(1, DRGRAD_NUM_SPARSE + 1)]
   for j, name in enumerate(sparse_names):
-    columns[name] = bucketize(raw["sparse"][:, j], quantile_edges(raw["sparse"][:n_train, j], vocab))
+    edges = quantile_edges(raw["sparse"][:n_train, j], vocab)
+    columns[name] = bucketize(raw["sparse"][:, j], edges)
   mean = raw["dense"][:n_train].mean(0)
   std = raw["dense"][:n_train].std(0)
   columns["dense"] = ((raw["dense"] - mean) / np.maximum(std, 1e-12)).astype(np.float32)

@@ -29,3 +29,11 @@ def fm_second_order(fields: jnp.ndarray) -> jnp.ndarray:
   """FM pairwise term sum_{i<j} <v_i, v_j> from ``[B, F, D]``, via (sum^2 - sum of squares) / 2."""
   s = fields.sum(axis=1)
   return 0.5 * (jnp.square(s) - jnp.square(fields).sum(axis=1)).sum(axis=-1)
+
+
+def dot_interaction(fields: jnp.ndarray) -> jnp.ndarray:
+  """DLRM's pairwise dot products: ``[B, F, D]`` -> the ``F(F-1)/2`` entries above the diagonal."""
+  f = fields.shape[1]
+  gram = jnp.einsum("bfd,bgd->bfg", fields, fields)
+  rows, cols = jnp.triu_indices(f, k=1)
+  return gram[:, rows, cols]

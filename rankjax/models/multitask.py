@@ -22,8 +22,11 @@ Parameter naming (multi-task optimisers rely on it; ``param_owner`` implements i
   This is mto_baselines.md 2.3's rule: what is not a task's tower, gate or bottom is shared.
 
 Outputs: ``logits`` for every model except ``esmm`` and ``ektm`` (entire-space probabilities
-under ``probs``; the conditional CVR probabilities under ``extra["cvr"][task]``) and ``split_mmoe``
-with ``mix="prob"``. ``aux_losses[task]`` carries AITM's calibrator and EKTM-A's extra terms.
+under ``probs``) and ``split_mmoe`` with ``mix="prob"``. ``extra`` is flat, ``{name: [B]}`` (the
+evaluator reports each as ``pred/<name>``): ``cvr_<task>`` (ESMM, EKTM-A: the conditional CVR),
+``cvr_self_<task>`` (EKTM-A, when its hinge is computed), ``split_dedicated`` and
+``split_on_shared`` (split_mmoe's z1', z1''). ``aux_losses[task]`` carries AITM's calibrator and
+EKTM-A's extra terms.
 """
 from __future__ import annotations
 
@@ -82,6 +85,11 @@ def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
   return (x * mask).sum() / jnp.maximum(mask.sum(), 1.0)
 
 
+def _per_task(prefix: str, tasks: Sequence[str], values: Sequence[jnp.ndarray]) -> dict:
+  # ``extra`` is flat ({name: [B]}), so per-task extras carry the task in their name.
+  return {f"{prefix}_{t}": v for t, v in zip(tasks, values)}
+
+
 def _example_mask(batch: Mapping[str, jnp.ndarray], like: jnp.ndarray) -> jnp.ndarray:
   # Padded rows of the last batch must not count in model-side losses either.
   m = batch.get(F.EXAMPLE_MASK)
@@ -107,6 +115,17 @@ def focal_bce(p: jnp.ndarray, y: jnp.ndarray, gamma: float = 0.0) -> jnp.ndarray
   p_true = jnp.where(y > 0.5, p, 1.0 - p)
   loss = -jnp.log(p_true)
   return loss if gamma == 0.0 else (1.0 - p_true) ** gamma * loss
+
+
+def enhancement_hinge(p: jnp.ndarray, p_self: jnp.ndarray, y: jnp.ndarray, mask: jnp.ndarray,
+                      gamma: float = 0.0) -> jnp.ndarray:
+  """EKTM-A's L_enh for one task: mean_n max(0, l_n(p) - sg(l_n(p_self))) over masked rows.
+
+  It penalises rows where the transferred representation predicts worse than the task's own;
+  the stop-gradient keeps the no-transfer path from being pushed to look worse.
+  """
+  own = jax.lax.stop_gradient(focal_bce(p_self, y, gamma))
+  return masked_mean(jax.nn.relu(focal_bce(p, y, gamma) - own), mask)
 
 
 def cosine_similarity(f: jnp.ndarray) -> jnp.ndarray:
@@ -148,7 +167,7 @@ class _MultiTask(nn.Module):
   """Fields and helpers every multi-task model shares (inputs, blocks, towers)."""
   spec: F.FeatureSpec
   tasks: Sequence[str]
-  tower_features: Sequence[int] = (128, 64)
+  tower_hidden: Sequence[int] = (128, 64)
   activation: str = "relu"
   norm: str = "batch"
   dropout: float = 0.2
@@ -166,7 +185,8 @@ class _MultiTask(nn.Module):
     if not self.dense_projection or not self.spec.dense_features:
       return inputs.flat_inputs(self.spec, emb, batch)
     id_names = {f.name for f in self.spec.id_features}
-    dense = inputs.flat_inputs(self.spec, emb, batch, names={f.name for f in self.spec.dense_features})
+    dense_names = {f.name for f in self.spec.dense_features}
+    dense = inputs.flat_inputs(self.spec, emb, batch, names=dense_names)
     parts = [inputs.flat_inputs(self.spec, emb, batch, names=id_names)] if id_names else []
     parts.append(nn.Dense(self.dense_projection, name=proj_name)(dense))
     return jnp.concatenate(parts, axis=-1)
@@ -176,7 +196,7 @@ class _MultiTask(nn.Module):
                name=name)
 
   def _tower(self, name: str) -> X.Tower:
-    return X.Tower(tuple(self.tower_features), activation=self.activation, norm=self.norm,
+    return X.Tower(tuple(self.tower_hidden), activation=self.activation, norm=self.norm,
                    dropout=self.dropout, name=name)
 
   def _tower_logits(self, feats: Sequence[jnp.ndarray], train: bool) -> dict[str, jnp.ndarray]:
@@ -194,12 +214,12 @@ class SingleTask(_MultiTask):
   The embedding tables belong to the trainer, so they are shared unless the trainer gives each
   task its own (MTReclib's Single-Task does), or one model is trained per task.
   """
-  bottom_features: Sequence[int] = (512, 256)
+  bottom_hidden: Sequence[int] = (512, 256)
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False):
     self._check_tasks()
-    feats = [self._mlp(self.bottom_features, f"bottom_{t}")(
+    feats = [self._mlp(self.bottom_hidden, f"bottom_{t}")(
         self._inputs(emb, batch, proj_name=f"dense_proj_{t}"), train=train) for t in self.tasks]
     return {"logits": self._tower_logits(feats, train)}
 
@@ -207,27 +227,27 @@ class SingleTask(_MultiTask):
 @register("shared_bottom")
 class SharedBottom(_MultiTask):
   """emb -> shared MLP(512, 256) ``bottom`` -> one tower per task."""
-  bottom_features: Sequence[int] = (512, 256)
+  bottom_hidden: Sequence[int] = (512, 256)
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False):
     self._check_tasks()
-    h = self._mlp(self.bottom_features, "bottom")(self._inputs(emb, batch), train=train)
+    h = self._mlp(self.bottom_hidden, "bottom")(self._inputs(emb, batch), train=train)
     return {"logits": self._tower_logits([h] * len(self.tasks), train)}
 
 
 class _MixtureOfExperts(_MultiTask):
   """Shared experts on emb (or on an optional shared ``bottom``), mixed by softmax gates."""
   num_experts: int = 8
-  expert_features: Sequence[int] = (512, 256)
-  bottom_features: Sequence[int] = ()
+  expert_hidden: Sequence[int] = (512, 256)
+  bottom_hidden: Sequence[int] = ()
   gate_init_std: float | None = None
 
   def _mixtures(self, emb, batch, gate_names: Sequence[str], train: bool) -> list[jnp.ndarray]:
     h = self._inputs(emb, batch)
-    if self.bottom_features:
-      h = self._mlp(self.bottom_features, "bottom")(h, train=train)
-    e = X.ExpertStack(self.num_experts, tuple(self.expert_features), activation=self.activation,
+    if self.bottom_hidden:
+      h = self._mlp(self.bottom_hidden, "bottom")(h, train=train)
+    e = X.ExpertStack(self.num_experts, tuple(self.expert_hidden), activation=self.activation,
                       norm=self.norm, dropout=self.dropout, name="experts")(h, train=train)
     return [X.mix(X.Gate(self.num_experts, self.gate_init_std, name=n)(h), e) for n in gate_names]
 
@@ -247,7 +267,7 @@ class OMoE(_MixtureOfExperts):
 class MMoE(_MixtureOfExperts):
   """Multi-gate MoE (Ma et al. 2018): fea_t = sum_k softmax(W_t h)_k expert_k(h), gate ``gate_<t>``.
 
-  ``bottom_features`` (default none) adds the shared bottom of DRGrad's MMoE baseline.
+  ``bottom_hidden`` (default none) adds the shared bottom of DRGrad's MMoE baseline.
   """
 
   @nn.compact
@@ -260,9 +280,9 @@ class MMoE(_MixtureOfExperts):
 @register("ple")
 class PLE(_MultiTask):
   """Progressive layered extraction (Tang et al. 2020): one CGC layer ``cgc_<l>`` per entry of
-  ``expert_features`` (default 2 layers of widths 512 and 256), each with ``num_shared_experts``
+  ``expert_hidden`` (default 2 layers of widths 512 and 256), each with ``num_shared_experts``
   shared and ``num_task_experts`` per-task experts; no shared gate on the last layer."""
-  expert_features: Sequence[Sequence[int]] = ((512,), (256,))
+  expert_hidden: Sequence[Sequence[int]] = ((512,), (256,))
   num_shared_experts: int = 4
   num_task_experts: int = 4
   gate_init_std: float | None = None
@@ -272,8 +292,8 @@ class PLE(_MultiTask):
     self._check_tasks()
     x = self._inputs(emb, batch)
     task_in, shared_in = [x] * len(self.tasks), x
-    n_layers = len(self.expert_features)
-    for l, widths in enumerate(self.expert_features):
+    n_layers = len(self.expert_hidden)
+    for l, widths in enumerate(self.expert_hidden):
       task_in, shared_in = X.ExtractionLayer(
           tuple(self.tasks), num_shared=self.num_shared_experts,
           num_specific=self.num_task_experts, features=tuple(widths),
@@ -290,19 +310,19 @@ class ESMM(_MultiTask):
   Per task a ``bottom_<t>`` MLP(512, 256) and a tower; p_t = sigmoid(tower_t). Tasks are a
   sequential chain over impressions (e.g. ("click", "conversion")): ``probs[tasks[0]]`` = p_ctr
   and ``probs[tasks[k]]`` = p_k * probs[tasks[k - 1]] (CTCVR), trained on all impressions;
-  ``extra["cvr"][tasks[k]]`` = p_k, the conditional CVR.
+  ``extra["cvr_<tasks[k]>"]`` = p_k, the conditional CVR.
   """
-  bottom_features: Sequence[int] = (512, 256)
+  bottom_hidden: Sequence[int] = (512, 256)
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False):
     self._check_tasks(min_tasks=2)
     x = self._inputs(emb, batch)
-    feats = [self._mlp(self.bottom_features, f"bottom_{t}")(x, train=train) for t in self.tasks]
+    feats = [self._mlp(self.bottom_hidden, f"bottom_{t}")(x, train=train) for t in self.tasks]
     cond = [jax.nn.sigmoid(z) for z in self._tower_logits(feats, train).values()]
     es = entire_space(cond, list(range(len(self.tasks) - 1)))
     return {"probs": dict(zip(self.tasks, es)),
-            "extra": {"cvr": dict(zip(self.tasks[1:], cond[1:]))}}
+            "extra": _per_task("cvr", self.tasks[1:], cond[1:])}
 
 
 @register("aitm")
@@ -315,14 +335,14 @@ class AITM(_MultiTask):
   ``aux_losses[t]`` with weight ``calibrator_weight`` (0 reproduces MTReclib; the mean runs over
   real rows, ``example_mask``).
   """
-  bottom_features: Sequence[int] = (512, 256)
+  bottom_hidden: Sequence[int] = (512, 256)
   calibrator_weight: float = 0.6
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False):
     self._check_tasks(min_tasks=2)
     x = self._inputs(emb, batch)
-    feats = [self._mlp(self.bottom_features, f"bottom_{t}")(x, train=train) for t in self.tasks]
+    feats = [self._mlp(self.bottom_hidden, f"bottom_{t}")(x, train=train) for t in self.tasks]
     attention = X.TransferAttention(name="attention")
     d = feats[0].shape[-1]
     for k in range(1, len(self.tasks)):
@@ -371,11 +391,11 @@ class SplitMMoE(_MixtureOfExperts):
   applied as ``v1, vs_a, vs_b = route(v1, v_s, v_s)`` before the towers (T1'' reads vs_a, T2
   reads vs_b), the hook for DRGrad's ``router_level="tower_inputs"``. The towers'
   subtrees for the router: ``tower_<t1>/dedicated``, ``tower_<t1>/on_shared``, ``tower_<t2>``.
-  ``extra["split_logits"]`` holds z1' and z1''.
+  ``extra["split_dedicated"]`` and ``extra["split_on_shared"]`` hold z1' and z1''.
   """
-  bottom_features: Sequence[int] = (256,)
-  expert_features: Sequence[int] = (128, 64)
-  tower_features: Sequence[int] = (32,)
+  bottom_hidden: Sequence[int] = (256,)
+  expert_hidden: Sequence[int] = (128, 64)
+  tower_hidden: Sequence[int] = (32,)
   norm: str = "none"
   dropout: float = 0.0
   mix: str = "logit"
@@ -396,11 +416,11 @@ class SplitMMoE(_MixtureOfExperts):
     vs_a, vs_b = vs, vs
     if self.route is not None:
       v1, vs_a, vs_b = self.route(v1, vs_a, vs_b)
-    z1a, z1b = _SplitTower(tuple(self.tower_features), self.activation, self.norm, self.dropout,
+    z1a, z1b = _SplitTower(tuple(self.tower_hidden), self.activation, self.norm, self.dropout,
                            name=f"tower_{t1}")(v1, vs_a, train=train)
     z2 = self._tower(f"tower_{t2}")(vs_b, train=train)
     mu = self._mu()
-    extra = {"split_logits": {"dedicated": z1a, "on_shared": z1b}}
+    extra = {"split_dedicated": z1a, "split_on_shared": z1b}
     if self.mix == "logit":
       return {"logits": {t1: mu[0] * z1a + mu[1] * z1b, t2: z2}, "extra": extra}
     p1 = mu[0] * jax.nn.sigmoid(z1a) + mu[1] * jax.nn.sigmoid(z1b)
@@ -438,14 +458,14 @@ class EKTM(_MultiTask):
   (h_i and z_i = LayerNorm(f_i + h_i)); towers ``tower_<t>``.
 
   Outputs: ``probs[tasks[0]]`` = p_ctr, ``probs[tasks[k]]`` = p_k^ES (entire space, for the
-  impression-level labels); ``extra["cvr"][tasks[k]]`` = p_k. When the batch carries the labels,
+  impression-level labels); ``extra["cvr_<tasks[k]>"]`` = p_k. When the batch carries the labels,
   ``aux_losses[tasks[k]]`` = w_enh * hinge + w_cvr * CVR loss over parent-positive rows, where the
   conditional label is the task's entire-space label on rows whose parent label is 1.
 
   Switches: ``router=False`` (F_i = f_i), ``transmitter=False`` (h_i = 0; the enhancement
   LayerNorm is skipped too, so that all switches off equal ESMM with per-task encoders).
   """
-  encoder_features: Sequence[int] = (512, 256)
+  encoder_hidden: Sequence[int] = (512, 256)
   parents: Sequence[int] | None = None
   router: bool = True
   transmitter: bool = True
@@ -484,7 +504,7 @@ class EKTM(_MultiTask):
     self._check_tasks(min_tasks=2)
     parents = self._parents()
     x = self._inputs(emb, batch)
-    f = [self._mlp(self.encoder_features, f"bottom_{t}")(x, train=train) for t in self.tasks]
+    f = [self._mlp(self.encoder_hidden, f"bottom_{t}")(x, train=train) for t in self.tasks]
     routed = self._router_features(f) if self.router else f[1:]
     z = list(f)
     if self.transmitter:
@@ -494,7 +514,7 @@ class EKTM(_MultiTask):
     cond = [jax.nn.sigmoid(tw(h, train=train)) for tw, h in zip(towers, z)]
     es = entire_space(cond, parents)
     out = {"probs": dict(zip(self.tasks, es)),
-           "extra": {"cvr": dict(zip(self.tasks[1:], cond[1:]))}}
+           "extra": _per_task("cvr", self.tasks[1:], cond[1:])}
     has_labels = all(t in batch for t in self.tasks)
     if has_labels and (self.enhance_loss_weight or self.cvr_loss_weight):
       # p_self reuses tower_k on the untransferred f_k; with BatchNorm in training this call also
@@ -503,7 +523,7 @@ class EKTM(_MultiTask):
                     if self.enhance_loss_weight else None)
       out["aux_losses"] = self._aux_losses(batch, cond, self_probs, parents)
       if self_probs is not None:
-        out["extra"]["cvr_self"] = dict(zip(self.tasks[1:], self_probs))
+        out["extra"].update(_per_task("cvr_self", self.tasks[1:], self_probs))
     return out
 
   def _aux_losses(self, batch, cond, self_probs, parents) -> dict[str, jnp.ndarray]:
@@ -513,12 +533,11 @@ class EKTM(_MultiTask):
       t = self.tasks[k]
       y = batch[t].astype(cond[k].dtype)
       mask = real * batch[self.tasks[parents[k - 1]]].astype(cond[k].dtype)
-      loss_k = focal_bce(cond[k], y, self.focal_gamma)
       total = jnp.zeros((), cond[k].dtype)
       if self.cvr_loss_weight:
-        total += self.cvr_loss_weight * masked_mean(loss_k, mask)
+        total += self.cvr_loss_weight * masked_mean(focal_bce(cond[k], y, self.focal_gamma), mask)
       if self_probs is not None:
-        loss_self = jax.lax.stop_gradient(focal_bce(self_probs[k - 1], y, self.focal_gamma))
-        total += self.enhance_loss_weight * masked_mean(jax.nn.relu(loss_k - loss_self), mask)
+        total += self.enhance_loss_weight * enhancement_hinge(
+            cond[k], self_probs[k - 1], y, mask, self.focal_gamma)
       aux[t] = total
     return aux

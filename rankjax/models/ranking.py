@@ -1,4 +1,4 @@
-"""Single- or multi-head CTR backbones: DNN, DCN-v2 and DeepFM.
+"""Single- or multi-head CTR backbones: DNN, DCN-v2, DeepFM and DLRM.
 
 Each predicts one logit per task from a shared network (a task head is a Dense(1) per task).
 """
@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from rankjax.data import features as F
-from rankjax.layers.interaction import CrossNetV2, fm_second_order
+from rankjax.layers.interaction import CrossNetV2, dot_interaction, fm_second_order
 from rankjax.layers.mlp import MLP
 from rankjax.models import inputs
 from rankjax.models.registry import register
@@ -66,3 +66,26 @@ class DeepFM(nn.Module):
     x = inputs.flat_inputs(self.spec, emb, batch)
     h = MLP(self.hidden, "relu", "none", self.dropout, name="deep")(x, train=train)
     return {"logits": {t: logit + fm for t, logit in _heads(h, self.tasks).items()}}
+
+
+@register("dlrm")
+class DLRM(nn.Module):
+  """DLRM (Naumov et al. 2019): bottom MLP on dense features to width D, pairwise dot products of
+  [bottom ; embeddings], then a top MLP. Every id feature must have the same width D."""
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+  bottom: Sequence[int] = (512, 256)
+  top: Sequence[int] = (512, 256)
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    dims = {f.dim for f in self.spec.id_features}
+    if len(dims) != 1:
+      raise ValueError(f"DLRM needs one embedding width for all id features, got {sorted(dims)}")
+    dense = jnp.concatenate([batch[f.name].reshape(batch[f.name].shape[0], -1).astype(jnp.float32)
+                             for f in self.spec.dense_features], axis=-1)
+    z = MLP(tuple(self.bottom) + (dims.pop(),), name="bottom")(dense, train=train)
+    fields = jnp.concatenate([z[:, None, :], inputs.field_stack(self.spec, emb)], axis=1)
+    h = jnp.concatenate([z, dot_interaction(fields)], axis=-1)
+    h = MLP(self.top, name="top")(h, train=train)
+    return {"logits": _heads(h, self.tasks)}

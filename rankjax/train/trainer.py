@@ -147,7 +147,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
                             state, state_sh)
     state, loop_state = checkpointer.restore(abstract, latest)
     writer.truncate_after(latest)
-    logging.info("resumed from %s at step %d", checkpointer.path(latest), latest)
+    logging.warning("resumed from %s at step %d", checkpointer.path(latest), latest)
   else:
     state = jax.device_put(state, state_sh)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
