@@ -37,6 +37,8 @@ class TrainState:
   sparse_slots: dict      # {"embeddings": {table: {slot: [rows, ...]}}}
   mto_state: Any
   rng: jax.Array          # uint32 key data; the step key is fold_in(rng, step)
+  # Per-epoch mean task losses for DWA/GradNorm: ``{"sum": [T], "count": [], "epochs": [E, T]}``.
+  epoch_losses: dict
 
 
 def global_norm(tree) -> jax.Array:
@@ -74,6 +76,8 @@ class Learner:
   full_tables: Sequence[str] = ()
   row_multiple: int = 1
   embedding_stddev: float | None = None
+  steps_per_epoch: int = 1
+  max_epochs: int = 1
 
   def __post_init__(self):
     tables = self.spec.tables()
@@ -85,7 +89,9 @@ class Learner:
       raise ValueError(f"tables {sorted(clash)} are passed whole to the model, so they need dense "
                        f"gradients; remove them from the sparse tables")
     self.tasks = tuple(self.tasks)
+    # EW is the plain sum (owned leaves included): skip per-task gradients entirely.
     self._mto_is_sum = self.mto is None or getattr(self.mto, "name", "") == "ew"
+    self._mto_name = getattr(self.mto, "name", "")
 
   # -- parameters -------------------------------------------------------------------------------
 
@@ -102,7 +108,15 @@ class Learner:
   def _gather(self, table_name, table, uniq):
     return E.gather_rows(table, uniq, mesh=self.mesh, sharded=table_name in self.sharded_tables)
 
-  def _forward(self, trainable, sparse_rows, uniq, inverse, model_state, batch, *, train, rng):
+  def _method_variables(self, mto_state) -> dict:
+    """Read-only variable collections a multi-task method feeds into the forward pass."""
+    if self._mto_name == "drgrad":
+      from rankjax.optim.multitask import drgrad  # pylint: disable=g-import-not-at-top
+      return drgrad.variables(mto_state)
+    return {}
+
+  def _forward(self, trainable, sparse_rows, uniq, inverse, model_state, batch, *, train, rng,
+               extra_variables=None):
     rows = dict(sparse_rows)
     for t, table in trainable["embeddings"].items():
       if t in uniq:
@@ -111,7 +125,7 @@ class Learner:
     kwargs = {}
     if self.full_tables:
       kwargs["tables"] = {t: trainable["embeddings"][t] for t in self.full_tables}
-    variables = {"params": trainable["model"], **model_state}
+    variables = {"params": trainable["model"], **model_state, **(extra_variables or {})}
     mutable = list(model_state) if train else False
     out = self.model.apply(variables, emb, batch, train=train, rngs={"dropout": rng}, mutable=mutable,
                            **kwargs)
@@ -133,10 +147,27 @@ class Learner:
     params = {"model": variables.pop("params"), "embeddings": tables}
     trainable, sparse_tables = self._split(params)
     slots = {t: self.sparse_opt.init(v) for t, v in sparse_tables.items()} if sparse_tables else {}
-    mto_state = self.mto.init(len(self.tasks), trainable) if self.mto is not None else ()
+    mto_state = (self.mto.init(len(self.tasks), {"dense": trainable, "rows": sparse_tables})
+                 if self.mto is not None else ())
+    n = len(self.tasks)
+    epoch_losses = {"sum": jnp.zeros((n,)), "count": jnp.zeros(()),
+                    "epochs": jnp.zeros((max(self.max_epochs, 1), n))}
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=variables,
                       opt_state=self.tx.init(trainable), sparse_slots={"embeddings": slots},
-                      mto_state=mto_state, rng=jax.random.key_data(k_mto))
+                      mto_state=mto_state, rng=jax.random.key_data(k_mto),
+                      epoch_losses=epoch_losses)
+
+  def _epoch_info(self, state: TrainState):
+    """(epoch, [E, T] buffer) with the epoch that just ended closed at its first step."""
+    el = state.epoch_losses
+    epoch = state.step // self.steps_per_epoch
+    boundary = (state.step % self.steps_per_epoch == 0) & (state.step > 0)
+    mean = el["sum"] / jnp.maximum(el["count"], 1.0)
+    row = jnp.clip(epoch - 1, 0, el["epochs"].shape[0] - 1)
+    epochs = jnp.where(boundary, el["epochs"].at[row].set(mean), el["epochs"])
+    running = {"sum": jnp.where(boundary, 0.0, el["sum"]),
+               "count": jnp.where(boundary, 0.0, el["count"]), "epochs": epochs}
+    return (jnp.minimum(epoch, el["epochs"].shape[0] - 1), epochs), running
 
   # -- sharding ---------------------------------------------------------------------------------
 
@@ -160,9 +191,12 @@ class Learner:
     inverse = {t: i for t, (_, i) in deduped.items()}
     sparse_rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
 
+    extra = self._method_variables(state.mto_state)
+    (epoch, epoch_hist), running = self._epoch_info(state)
+
     def loss_vec(trainable, sparse_rows):
       outputs, new_state = self._forward(trainable, sparse_rows, uniq, inverse, state.model_state,
-                                         batch, train=True, rng=rng)
+                                         batch, train=True, rng=rng, extra_variables=extra)
       losses = objectives.task_losses(outputs, batch, self.tasks, self.loss_types)
       return losses, new_state
 
@@ -175,11 +209,21 @@ class Learner:
           total, argnums=(0, 1), has_aux=True)(trainable, sparse_rows)
       mto_state, kind = state.mto_state, "grad"
     else:
-      (g_dense_t, g_rows_t), (losses, new_model_state) = jax.jacrev(
-          loss_vec, argnums=(0, 1), has_aux=True)(trainable, sparse_rows)
+      if getattr(self.mto, "needs_per_task_grads", True):
+        from rankjax.optim.multitask import per_task  # pylint: disable=g-import-not-at-top
+        losses, (g_dense_t, g_rows_t), new_model_state = per_task.per_task_grads(
+            lambda both: loss_vec(*both), (trainable, sparse_rows), has_aux=True)
+      else:  # e.g. DRGrad routes the total-loss gradient: a task stack of size 1
+        def total(trainable, sparse_rows):
+          losses, new_state = loss_vec(trainable, sparse_rows)
+          return jnp.sum(losses), (losses, new_state)
+        (_, (losses, new_model_state)), grads = jax.value_and_grad(
+            total, argnums=(0, 1), has_aux=True)(trainable, sparse_rows)
+        g_dense_t, g_rows_t = jax.tree.map(lambda x: x[None], grads)
       combined, mto_state, info = self.mto.update(
-          {"dense": g_dense_t, "rows": g_rows_t}, state.mto_state, params=trainable,
-          losses=losses, rng=rng, row_ids=uniq)
+          {"dense": g_dense_t, "rows": g_rows_t}, state.mto_state,
+          params={"dense": trainable, "rows": sparse_tables}, losses=losses, rng=rng,
+          row_ids=uniq, epoch_info=(epoch, epoch_hist))
       g_dense, g_rows = combined["dense"], combined["rows"]
       kind = getattr(self.mto, "kind", "grad")
       metrics.update({f"mto/{k}": v for k, v in info.items()})
@@ -197,6 +241,10 @@ class Learner:
     new_slots = {}
     for t, table in sparse_tables.items():
       slots = state.sparse_slots["embeddings"][t]
+      if kind == "update" and g_rows[t].shape == table.shape:
+        # PUB moves rows absent from the batch too (momentum), so its table delta is dense.
+        new_tables[t], new_slots[t] = table + g_rows[t].astype(table.dtype), slots
+        continue
       new_table, new_slot = sparse_lib.apply(add_rows, table, slots if kind != "update" else {},
                                              uniq[t], g_rows[t], state.step, mesh=self.mesh,
                                              sharded=t in self.sharded_tables)
@@ -210,7 +258,9 @@ class Learner:
     new_state = state.replace(step=state.step + 1, params=params,
                               model_state=new_model_state if new_model_state else state.model_state,
                               opt_state=opt_state, sparse_slots={"embeddings": new_slots},
-                              mto_state=mto_state)
+                              mto_state=mto_state,
+                              epoch_losses={**running, "sum": running["sum"] + losses,
+                                            "count": running["count"] + 1.0})
     return new_state, metrics
 
   def eval_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
@@ -223,7 +273,8 @@ class Learner:
     rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
     rng = jax.random.wrap_key_data(state.rng)
     outputs, _ = self._forward(trainable, rows, uniq, inverse, state.model_state, batch,
-                               train=False, rng=rng)
+                               train=False, rng=rng,
+                               extra_variables=self._method_variables(state.mto_state))
     preds = objectives.predictions(outputs, self.tasks, self.loss_types)
     if "scores" in outputs:
       preds["scores"] = outputs["scores"]

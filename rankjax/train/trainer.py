@@ -7,6 +7,8 @@ logging, progress bar, checkpoints).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import os
 import signal
@@ -49,14 +51,32 @@ def _dense_optimizer(cfg) -> optax.GradientTransformation:
   return tx
 
 
-def _mto_method(cfg):
+def _mto_method(config):
+  """The configured multi-task method, with task ownership taken from the model's parameter
+  names (rankjax/models/multitask.py) and the model learning rate for its own parameters."""
+  cfg = config.get("mto")
   if cfg is None or cfg.get("name", "ew") == "ew" and not cfg.get("kwargs"):
     return None
+  from rankjax.models import multitask as mt_models  # pylint: disable=g-import-not-at-top
   from rankjax.optim import multitask  # pylint: disable=g-import-not-at-top
-  return multitask.get(cfg.name, **dict(cfg.get("kwargs", {})))
+  kwargs = dict(cfg.get("kwargs", {}))
+  accepted = inspect.signature(multitask.factory(cfg.name)).parameters
+  tasks = tuple(config.tasks)
+  if "owners" in accepted and kwargs.get("owners", "by_name") == "by_name":
+    kwargs["owners"] = functools.partial(mt_models.param_owner, tasks=tasks)
+  elif kwargs.get("owners") == "none":
+    kwargs["owners"] = None
+  for lr_key in ("lr", "learning_rate"):
+    if lr_key in accepted and lr_key in kwargs:
+      break
+  else:
+    if "lr" in accepted:
+      kwargs["lr"] = config.optimizer.lr
+  return multitask.get(cfg.name, **kwargs)
 
 
-def build_learner(config, spec: F.FeatureSpec, mesh) -> learner_lib.Learner:
+def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1,
+                  max_epochs: int = 1) -> learner_lib.Learner:
   model_cls = model_registry.get(config.model.name)
   model = model_cls(spec=spec, tasks=tuple(config.tasks), **dict(config.model.get("kwargs", {})))
   tables = spec.tables()
@@ -77,8 +97,9 @@ def build_learner(config, spec: F.FeatureSpec, mesh) -> learner_lib.Learner:
   return learner_lib.Learner(
       spec=spec, model=model, tasks=tuple(config.tasks), tx=_dense_optimizer(config.optimizer),
       sparse_opt=sparse_opt, sparse_tables=sparse_tables, mesh=mesh, sharded_tables=sharded,
-      mto=_mto_method(config.get("mto")), loss_types=dict(config.get("loss_types", {})),
-      full_tables=full, row_multiple=model_axis, embedding_stddev=emb_cfg.get("init_stddev"))
+      mto=_mto_method(config), loss_types=dict(config.get("loss_types", {})),
+      full_tables=full, row_multiple=model_axis, embedding_stddev=emb_cfg.get("init_stddev"),
+      steps_per_epoch=steps_per_epoch, max_epochs=max_epochs)
 
 
 @dataclasses.dataclass
@@ -125,8 +146,11 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   data_axis = mesh.shape[mesh_lib.DATA_AXIS]
   if global_batch % data_axis:
     raise ValueError(f"train.batch_size={global_batch} is not divisible by the data axis ({data_axis})")
-  learner = build_learner(config, dataset.spec, mesh)
-  probe = pipeline.ArraySource(dataset.splits["train"], global_batch, seed=config.seed).batch(0)
+  train_src = pipeline.ArraySource(dataset.splits["train"], global_batch, seed=config.seed)
+  total = config.train.num_steps or config.train.num_epochs * train_src.steps_per_epoch
+  learner = build_learner(config, dataset.spec, mesh, steps_per_epoch=train_src.steps_per_epoch,
+                          max_epochs=-(-total // train_src.steps_per_epoch) + 1)
+  probe = train_src.batch(0)
   probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train")
   state = learner.init(jax.random.key(config.seed), probe)
   train_step, eval_step, state_sh, batch_sh = learner.jit_steps(state, probe)
