@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "tensorboardX==2.6.5",
     "pyarrow>=15",
+    "pyyaml>=6",  # YAML schemas for the generic tabular builder
 ]
 
 setuptools.setup(
@@ -27,7 +28,8 @@ setuptools.setup(
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "scikit-learn>=1.4"],
+        # pyfarmhash: a C reference for our FarmHash Fingerprint64 (CASCADE hashing) in the tests.
+        "test": ["pytest>=8", "scikit-learn>=1.4", "pyfarmhash==0.5.1"],
         "bench": ["scikit-learn>=1.4"],
     },
 )

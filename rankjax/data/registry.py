@@ -32,6 +32,16 @@ _LOADERS: dict[str, Callable] = {}
 # Modules that register loaders when imported (so `get` can find names without importing all).
 _MODULES = [
     "rankjax.data.synthetic",
+    "rankjax.data.amazon",
+    "rankjax.data.census",
+    "rankjax.data.criteo_journeys",
+    "rankjax.data.kuairand",
+    "rankjax.data.cascade",
+    "rankjax.data.trace",
+    "rankjax.data.mac",
+    "rankjax.data.aliexpress",
+    "rankjax.data.ali_ccp",
+    "rankjax.data.tabular",
 ]
 
 
