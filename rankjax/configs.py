@@ -27,9 +27,13 @@ def base_config() -> ml_collections.ConfigDict:
       "batch_size": 512, "num_steps": 0, "num_epochs": 1, "log_every": 50, "eval_every": 500,
       "checkpoint_every": 1000, "keep_checkpoints": 3, "prefetch": 2,
       "early_stopping": {"metric": "auc/mean", "mode": "max", "patience": 0}})
+  # kind "pointwise": per-row predictions scored on the host with `metrics`; kind "ranking": the
+  # model scores all items and NDCG/Recall/HR@ranking_ks are computed on device, averaged overall
+  # and per value of each `ranking_groups` field.
   c.eval = ml_collections.ConfigDict({
-      "metrics": ("auc", "logloss"), "batch_size": 4096, "validation_split": "validation",
-      "final_splits": ("test",)})
+      "kind": "pointwise", "metrics": ("auc", "logloss"), "batch_size": 4096,
+      "validation_split": "validation", "final_splits": ("test",), "ranking_ks": (5, 10, 20),
+      "ranking_groups": ()})
   c.streaming = ml_collections.ConfigDict({
       "enabled": False, "chunk_seconds": 0.0, "num_chunks": 0, "eval_metrics": ()})
   return c

@@ -30,18 +30,25 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _print_table(results: dict) -> None:
-  metrics = results["metrics"]
-  rows = sorted({k.rsplit("/", 1)[0] for k in metrics})
-  tasks = sorted({k.rsplit("/", 1)[1] for k in metrics})
+  """Rows = metric, columns = task ("split/metric/task" keys) or split ("split/metric" keys)."""
+  cells: dict[tuple[str, str], float] = {}
+  for key, v in results["metrics"].items():
+    parts = key.split("/")
+    row, col = ("/".join(parts[:-1]), parts[-1]) if len(parts) >= 3 else (parts[-1], parts[0])
+    cells[(row, col)] = v
+  rows = sorted({r for r, _ in cells})
+  cols = sorted({c for _, c in cells})
   width = max([len(r) for r in rows] + [10])
+  cw = max([len(c) for c in cols] + [10])
   print()
-  print(f"{'metric':<{width}}  " + "  ".join(f"{t:>10}" for t in tasks))
+  print(f"{'metric':<{width}}  " + "  ".join(f"{c:>{cw}}" for c in cols))
   for r in rows:
-    cells = [metrics.get(f"{r}/{t}") for t in tasks]
-    print(f"{r:<{width}}  " + "  ".join(f"{c:>10.4f}" if isinstance(c, float) else f"{'':>10}"
-                                          for c in cells))
+    vals = [cells.get((r, c)) for c in cols]
+    print(f"{r:<{width}}  " + "  ".join(f"{v:>{cw}.4f}" if isinstance(v, float) else " " * cw
+                                        for v in vals))
   eps = results.get("examples_per_sec")
-  print(f"\nsteps: {results['steps']}   train examples/s: {eps:,.0f}" if eps else "")
+  if eps:
+    print(f"\nsteps: {results['steps']}   train examples/s: {eps:,.0f}")
 
 
 def main(argv):
@@ -52,7 +59,7 @@ def main(argv):
   from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
     mesh_lib.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  if flags.FLAGS["verbosity"].using_default_value:
+  if not flags.FLAGS["verbosity"].present:
     # orbax and jax log every checkpoint at INFO; keep the console to the progress bar and results.
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value

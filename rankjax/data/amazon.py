@@ -10,8 +10,8 @@ Layers of this module, bottom up:
    checks against the S3Rec files, the semantic-ID tables and the rq id map;
 3. ``leave_one_out`` and the example builders: evaluation windows, SASRec rows with sampled
    negatives, BERT4Rec masked windows, RPG-style semantic-ID windows, Beauty-CTR-LOO rows;
-4. ``TrainSource``: batch ``k`` is a pure function of ``(seed, k)`` (negatives and masks included),
-   like ``pipeline.ArraySource``;
+4. ``info["train_source"]``: a ``pipeline.ArraySource`` whose ``make`` draws negatives and masks,
+   so batch ``k`` is a pure function of ``(seed, k)``;
 5. registered datasets ``amazon_beauty``, ``amazon_toys``, ``amazon_beauty_rq`` and
    ``amazon_beauty_ctr_loo`` (see ``build_dataset`` for the config keys).
 
@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from rankjax.data import features as F
+from rankjax.data import pipeline
 from rankjax.data import registry
 
 SEC_PER_DAY = 86400
@@ -839,43 +840,6 @@ def ctr_loo_rows(seqs: Sequences, *, hist_len: int = 50, k_train: int = 1, k_eva
 # ------------------------------------------------------------------------------------------------
 # Index-addressable training batches.
 
-class TrainSource:
-  """Training batches whose randomness is a pure function of ``(seed, step)``.
-
-  Rows are visited in a shuffled cyclic order (``default_rng([seed, epoch])``, like ArraySource);
-  per-step randomness (negatives, masks) comes from ``default_rng([seed, step, 1])``. The last batch
-  of an epoch is padded with ``example_mask = 0`` rows. Resuming at step k needs only k.
-  """
-
-  def __init__(self, rows: Mapping[str, np.ndarray], batch_size: int, *, seed: int = 0,
-               make: Callable[[dict, np.random.Generator], dict] | None = None,
-               name: str = "train"):
-    self.rows = dict(rows)
-    self.n = len(next(iter(self.rows.values())))
-    if self.n == 0:
-      raise ValueError(f"{name}: no training rows")
-    self.batch_size, self.seed, self.make, self.name = batch_size, seed, make, name
-    self._perm_epoch, self._perm = None, None
-
-  @property
-  def steps_per_epoch(self) -> int:
-    return -(-self.n // self.batch_size)
-
-  def _permutation(self, epoch: int) -> np.ndarray:
-    if self._perm_epoch != epoch:
-      self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-      self._perm_epoch = epoch
-    return self._perm
-
-  def batch(self, step: int) -> dict[str, np.ndarray]:
-    epoch, i = divmod(step, self.steps_per_epoch)
-    idx = self._permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
-    cols = {k: v[idx] for k, v in self.rows.items()}
-    if self.make is not None:
-      cols = self.make(cols, np.random.default_rng([self.seed, step, 1]))
-    return F.pad_batch(cols, self.batch_size)
-
-
 # ------------------------------------------------------------------------------------------------
 # Registered datasets.
 
@@ -1009,7 +973,7 @@ def build_dataset(name: str, cfg=None) -> registry.Dataset:
       c.pop("item_seq_ts", None)
   spec = _sequence_spec(example, n, max_len, dim, timed=timed, loss=loss, num_negatives=k_neg,
                         sid_levels=levels)
-  info["train_source"] = lambda batch_size, seed=0: TrainSource(
+  info["train_source"] = lambda batch_size, seed=0: pipeline.ArraySource(
       train, batch_size, seed=seed, make=make, name=f"{name}/train")
   return registry.Dataset(name, spec, {"train": train, "valid": valid, "test": test}, None, info)
 

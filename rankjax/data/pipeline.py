@@ -29,10 +29,15 @@ class ArraySource:
 
   Training batches are padded (never dropped) to ``batch_size``; padded rows carry
   ``example_mask = 0`` so that losses and metrics ignore them.
+
+  ``make(rows, rng)`` optionally turns the selected rows into model inputs with per-step
+  randomness (sampled negatives, masked items); its rng is ``default_rng([seed, step, 1])``, so a
+  batch stays a pure function of ``(seed, step)``.
   """
 
   def __init__(self, columns: Columns, batch_size: int, *, seed: int = 0, shuffle: bool = True,
-               name: str = "data"):
+               name: str = "data",
+               make: Callable[[dict, np.random.Generator], dict] | None = None):
     if batch_size <= 0:
       raise ValueError(f"{name}: batch_size must be > 0, got {batch_size}")
     self.columns = dict(columns)
@@ -43,6 +48,7 @@ class ArraySource:
     self.seed = seed
     self.shuffle = shuffle
     self.name = name
+    self.make = make
     self._perm_epoch = None
     self._perm = None
 
@@ -64,8 +70,12 @@ class ArraySource:
   def batch(self, step: int) -> dict[str, np.ndarray]:
     """Training batch number ``step`` (epochs wrap around)."""
     epoch, i = divmod(step, self.steps_per_epoch)
-    perm = self._permutation(epoch)
-    return self.rows(perm[i * self.batch_size:(i + 1) * self.batch_size])
+    idx = self._permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+    if self.make is None:
+      return self.rows(idx)
+    cols = self.make({k: v[idx] for k, v in self.columns.items()},
+                     np.random.default_rng([self.seed, step, 1]))
+    return F.pad_batch(cols, self.batch_size)
 
   def epoch_batches(self) -> Iterator[dict[str, np.ndarray]]:
     """Every row exactly once, in order, the last batch padded (evaluation)."""

@@ -48,3 +48,19 @@ def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
     if len(values) > 1:
       out[f"{name}/mean"] = float(np.mean(values))
   return out
+
+
+def mean_metrics(arrays: Mapping[str, np.ndarray], groups: Sequence[str] = ()) -> dict[str, float]:
+  """Means of per-row metric arrays ``pred/<name>`` (padding already removed), overall and per
+  value of each ``groups`` field as ``name[group=value]``."""
+  out = {}
+  for key, v in arrays.items():
+    if not key.startswith("pred/"):
+      continue
+    name = key[len("pred/"):]
+    out[name] = float(np.mean(v)) if len(v) else float("nan")
+    for g in groups:
+      for value in np.unique(arrays[g]):
+        sel = arrays[g] == value
+        out[f"{name}[{g}={value:g}]"] = float(np.mean(v[sel]))
+  return out

@@ -78,6 +78,12 @@ class Learner:
   embedding_stddev: float | None = None
   steps_per_epoch: int = 1
   max_epochs: int = 1
+  # Non-trainable tables passed to the model with the full tables (e.g. item -> semantic codes).
+  constant_tables: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  # "pointwise": per-row predictions go to host metrics; "ranking": the model returns scores over
+  # all items and full-ranking metrics are computed on device (only [B] values leave it).
+  eval_kind: str = "pointwise"
+  ranking_ks: Sequence[int] = (5, 10, 20)
 
   def __post_init__(self):
     tables = self.spec.tables()
@@ -88,6 +94,9 @@ class Learner:
     if clash:
       raise ValueError(f"tables {sorted(clash)} are passed whole to the model, so they need dense "
                        f"gradients; remove them from the sparse tables")
+    if self.eval_kind not in ("pointwise", "ranking"):
+      raise ValueError(f"eval_kind {self.eval_kind!r} is not 'pointwise' or 'ranking'")
+    self.constant_tables = {k: jnp.asarray(v) for k, v in self.constant_tables.items()}
     self.tasks = tuple(self.tasks)
     # EW is the plain sum (owned leaves included): skip per-task gradients entirely.
     self._mto_is_sum = self.mto is None or getattr(self.mto, "name", "") == "ew"
@@ -123,8 +132,9 @@ class Learner:
         rows[t] = self._gather(t, table, uniq[t])
     emb = E.assemble(self.spec, rows, inverse, batch)
     kwargs = {}
-    if self.full_tables:
-      kwargs["tables"] = {t: trainable["embeddings"][t] for t in self.full_tables}
+    if self.full_tables or self.constant_tables:
+      kwargs["tables"] = {**{t: trainable["embeddings"][t] for t in self.full_tables},
+                          **self.constant_tables}
     variables = {"params": trainable["model"], **model_state, **(extra_variables or {})}
     mutable = list(model_state) if train else False
     out = self.model.apply(variables, emb, batch, train=train, rngs={"dropout": rng}, mutable=mutable,
@@ -140,7 +150,8 @@ class Learner:
                            stddev=self.embedding_stddev)
     batch = {k: jnp.asarray(v) for k, v in batch.items()}
     emb = E.lookup(self.spec, tables, batch)
-    kwargs = {"tables": {t: tables[t] for t in self.full_tables}} if self.full_tables else {}
+    kwargs = ({"tables": {**{t: tables[t] for t in self.full_tables}, **self.constant_tables}}
+              if self.full_tables or self.constant_tables else {})
     variables = self.model.init({"params": k_model, "dropout": k_drop}, emb, batch, train=False,
                                 **kwargs)
     variables = dict(variables)
@@ -176,8 +187,10 @@ class Learner:
              for t in self.spec.tables()}
     return mesh_lib.tree_shardings(self.mesh, abstract_state, mesh_lib.table_rules(specs))
 
-  def batch_shardings(self, batch):
-    return jax.tree.map(lambda _: mesh_lib.batch_sharding(self.mesh), batch)
+  def batch_sharding(self):
+    """One sharding for every batch field (leading axis over ``data``), used as a pytree prefix
+    so that train and eval batches may carry different fields."""
+    return mesh_lib.batch_sharding(self.mesh)
 
   # -- steps ------------------------------------------------------------------------------------
 
@@ -275,15 +288,16 @@ class Learner:
     outputs, _ = self._forward(trainable, rows, uniq, inverse, state.model_state, batch,
                                train=False, rng=rng,
                                extra_variables=self._method_variables(state.mto_state))
-    preds = objectives.predictions(outputs, self.tasks, self.loss_types)
-    if "scores" in outputs:
-      preds["scores"] = outputs["scores"]
-    return preds
+    if self.eval_kind == "ranking":
+      from rankjax.metrics import ranking  # pylint: disable=g-import-not-at-top
+      return ranking.batch_metrics(outputs["scores"], batch, ks=tuple(self.ranking_ks))
+    return objectives.predictions(outputs, self.tasks, self.loss_types)
 
-  def jit_steps(self, state: TrainState, batch):
+  def jit_steps(self, state: TrainState, batch=None):
     """Jitted train and eval steps with explicit shardings; the state is donated."""
+    del batch  # kept for callers that pass one; the batch sharding is a prefix for any fields
     state_sh = self.state_shardings(state)
-    batch_sh = self.batch_shardings(batch)
+    batch_sh = self.batch_sharding()
     train = jax.jit(self.train_step, in_shardings=(state_sh, batch_sh),
                     out_shardings=(state_sh, NamedSharding(self.mesh, P())), donate_argnums=0)
     evaluate = jax.jit(self.eval_step, in_shardings=(state_sh, batch_sh))

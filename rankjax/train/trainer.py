@@ -76,7 +76,7 @@ def _mto_method(config):
 
 
 def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1,
-                  max_epochs: int = 1) -> learner_lib.Learner:
+                  max_epochs: int = 1, constant_tables=None) -> learner_lib.Learner:
   model_cls = model_registry.get(config.model.name)
   model = model_cls(spec=spec, tasks=tuple(config.tasks), **dict(config.model.get("kwargs", {})))
   tables = spec.tables()
@@ -99,7 +99,9 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
       sparse_opt=sparse_opt, sparse_tables=sparse_tables, mesh=mesh, sharded_tables=sharded,
       mto=_mto_method(config), loss_types=dict(config.get("loss_types", {})),
       full_tables=full, row_multiple=model_axis, embedding_stddev=emb_cfg.get("init_stddev"),
-      steps_per_epoch=steps_per_epoch, max_epochs=max_epochs)
+      steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
+      constant_tables=dict(constant_tables or {}), eval_kind=config.eval.get("kind", "pointwise"),
+      ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))))
 
 
 @dataclasses.dataclass
@@ -134,11 +136,21 @@ def _local_rows(batch: dict, local: int) -> dict:
   return {k: v[i * local:(i + 1) * local] for k, v in batch.items()}
 
 
+def train_source(dataset: data_registry.Dataset, batch_size: int, seed: int):
+  """The dataset's own training source if it has one (per-step negatives or masks), else plain
+  shuffled batches of its ``train`` split."""
+  if "train_source" in dataset.info:
+    return dataset.info["train_source"](batch_size, seed)
+  return pipeline.ArraySource(dataset.splits["train"], batch_size, seed=seed,
+                              name=f"{dataset.name}/train")
+
+
 def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) -> Setup:
   os.makedirs(workdir, exist_ok=True)
   dataset = dataset or data_registry.load(config.dataset)
   missing = [t for t in config.tasks if t not in dataset.spec.labels]
-  if missing:
+  # Ranking models compute their own losses (named tasks without label columns).
+  if missing and config.eval.get("kind", "pointwise") != "ranking":
     raise ValueError(f"config.tasks {list(config.tasks)}: {missing} are not labels of dataset "
                      f"{dataset.name!r} (labels: {list(dataset.spec.labels)})")
   mesh = mesh_lib.make_mesh(config.mesh.data, config.mesh.model)
@@ -146,10 +158,11 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   data_axis = mesh.shape[mesh_lib.DATA_AXIS]
   if global_batch % data_axis:
     raise ValueError(f"train.batch_size={global_batch} is not divisible by the data axis ({data_axis})")
-  train_src = pipeline.ArraySource(dataset.splits["train"], global_batch, seed=config.seed)
+  train_src = train_source(dataset, global_batch, config.seed)
   total = config.train.num_steps or config.train.num_epochs * train_src.steps_per_epoch
   learner = build_learner(config, dataset.spec, mesh, steps_per_epoch=train_src.steps_per_epoch,
-                          max_epochs=-(-total // train_src.steps_per_epoch) + 1)
+                          max_epochs=-(-total // train_src.steps_per_epoch) + 1,
+                          constant_tables=dataset.info.get("constant_tables"))
   probe = train_src.batch(0)
   probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train")
   state = learner.init(jax.random.key(config.seed), probe)
@@ -157,7 +170,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   local = global_batch // jax.process_count()
 
   def put(batch):
-    return mesh_lib.host_to_global(_local_rows(batch, local), batch_sh[F.EXAMPLE_MASK])
+    return mesh_lib.host_to_global(_local_rows(batch, local), batch_sh)
 
   checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
                                        every=config.train.checkpoint_every,
@@ -174,8 +187,9 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
     logging.warning("resumed from %s at step %d", checkpointer.path(latest), latest)
   else:
     state = jax.device_put(state, state_sh)
+  metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval.metrics)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
-               checkpointer, best, writer, loop_state, _metric_fns(config.eval.metrics), local)
+               checkpointer, best, writer, loop_state, metric_fns, local)
 
 
 class StepRunner:
@@ -265,6 +279,10 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
   batches = (F.validate_batch(spec, b, source=f"{s.dataset.name}/{name}") for b in src.epoch_batches())
   put = lambda b: mesh_lib.host_to_global(_local_rows(b, batch_size // jax.process_count()),
                                           mesh_lib.batch_sharding(s.mesh))
+  if s.learner.eval_kind == "ranking":
+    groups = tuple(s.config.eval.get("ranking_groups", ()))
+    arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=groups)
+    return evaluation.mean_metrics(arrays, groups)
   arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=s.config.tasks)
   return evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns)
 
@@ -279,8 +297,7 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
   """Epoch/step training with periodic evaluation, early stopping and a final test evaluation."""
   s = setup(config, workdir, dataset)
   spec = s.dataset.spec
-  train_src = pipeline.ArraySource(s.dataset.splits["train"], config.train.batch_size,
-                                   seed=config.seed, name=f"{s.dataset.name}/train")
+  train_src = train_source(s.dataset, config.train.batch_size, config.seed)
   total = config.train.num_steps or config.train.num_epochs * train_src.steps_per_epoch
   start = int(s.state.step)
   es = config.train.early_stopping

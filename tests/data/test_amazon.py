@@ -11,6 +11,7 @@ import pytest
 
 from rankjax.data import amazon as D
 from rankjax.data import features as F
+from rankjax.data import pipeline
 from rankjax.data import registry
 
 HAVE_DATA = os.path.exists(D.data_path("SHA256SUMS"))
@@ -102,8 +103,8 @@ def test_train_source_is_a_function_of_seed_and_step():
   keys = D.train_pair_keys(loo)
   import functools
   make = functools.partial(D.sasrec_batch, num_items=30, pair_keys=keys)
-  s1 = D.TrainSource(rows, 16, seed=3, make=make)
-  s2 = D.TrainSource(rows, 16, seed=3, make=make)
+  s1 = pipeline.ArraySource(rows, 16, seed=3, make=make)
+  s2 = pipeline.ArraySource(rows, 16, seed=3, make=make)
   for step in (0, 2, 5):
     b1, b2 = s1.batch(step), s2.batch(step)
     for k in b1:

@@ -1,0 +1,164 @@
+"""Resumable grid runner: one in-process ``trainer.train_offline`` per run, one small JSON each.
+
+A run is an option dict (``{"dataset": "census", "model": "mmoe", "method": "pcgrad", "seed": 0}``)
+of an experiment whose ``get_config(arg)`` accepts it as ``key=value,...``. Its results file is
+``<results_dir>/<run_name>.json``; a run whose file exists is skipped, so a killed sweep resumes
+by rerunning the same command. The JSON holds metrics only (no checkpoints): the workdir goes under
+``workdir_root`` and is deleted after the run unless asked to keep it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from rankjax.experiments_lib import args as args_lib
+
+
+def load_module(path: str | os.PathLike, name: str | None = None):
+  """Imports an experiment's ``config.py`` by path (experiments are not a package on sys.path)."""
+  path = Path(path)
+  spec = importlib.util.spec_from_file_location(name or f"_exp_{path.parent.name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+  """Filters on the default grid; an empty tuple keeps everything on that axis."""
+  datasets: tuple = ()
+  models: tuple = ()
+  methods: tuple = ()
+  seeds: tuple = (0, 1, 2, 3, 4)
+  corrs: tuple = ()        # synthetic_mmoe correlations (and synthetic_drgrad cos values)
+  extra: tuple = ()        # (key, value) pairs appended to every run, e.g. (("epochs", 10),)
+
+  def keep(self, run: Mapping[str, Any]) -> bool:
+    if self.datasets and run.get("dataset") not in self.datasets:
+      return False
+    if self.models and run.get("model") not in self.models:
+      return False
+    if self.methods and run.get("method") not in self.methods:
+      return False
+    if self.corrs:
+      value = run.get("corr", run.get("cos"))
+      if value is not None and float(value) not in {float(c) for c in self.corrs}:
+        return False
+    return True
+
+
+def expand(grid: Iterable[Mapping[str, Any]], sel: Selection) -> list[dict]:
+  """Runs of ``grid`` kept by ``sel``, crossed with its seeds (seed last, so names sort by it)."""
+  runs = []
+  for cell in grid:
+    if not sel.keep(cell):
+      continue
+    for seed in sel.seeds:
+      runs.append({**cell, **dict(sel.extra), "seed": int(seed)})
+  return runs
+
+
+def result_path(results_dir, run: Mapping[str, Any]) -> Path:
+  return Path(results_dir) / f"{args_lib.run_name(run)}.json"
+
+
+def _mto_log(workdir) -> dict:
+  """The last logged ``mto/*`` values (PUB's alpha, DRGrad's mu, ...) of a run."""
+  path = Path(workdir) / "metrics.jsonl"
+  if not path.exists():
+    return {}
+  last = {}
+  for line in path.read_text().splitlines():
+    rec = json.loads(line)
+    if rec.get("split") == "train":
+      last = {k: v for k, v in rec.items() if k.startswith("mto/")}
+  return last
+
+
+def summarise(run: Mapping[str, Any], paper: str, config, results: Mapping[str, Any],
+              wall_s: float, workdir) -> dict:
+  """The small JSON written per run."""
+  return {
+      "paper": paper,
+      "arg": args_lib.format_arg(run),
+      "options": dict(run),
+      "metrics": results["metrics"],
+      "steps": results["steps"],
+      "examples_per_sec": results.get("examples_per_sec"),
+      "wall_s": round(wall_s, 2),
+      "tasks": list(config.tasks),
+      "dataset": config.dataset.to_dict(),
+      "model": config.model.to_dict(),
+      "mto": config.mto.to_dict(),
+      "optimizer": config.optimizer.to_dict(),
+      "train": {k: config.train[k] for k in ("batch_size", "num_epochs", "eval_every")},
+      "early_stopping": config.train.early_stopping.to_dict(),
+      "mto_log": _mto_log(workdir),
+  }
+
+
+def _write_json(path: Path, obj) -> None:
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
+  os.replace(tmp, path)
+
+
+def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Callable,
+             results_dir, workdir_root, keep_workdirs: bool = False,
+             train_fn: Callable | None = None, log: Callable = print) -> list[Path]:
+  """Trains every run without a results file; returns the result paths of all ``runs``.
+
+  Loaded datasets are cached by their config, so runs that differ only in model, method or
+  init seed share one copy (the synthetic generators are seeded by the data seed inside it).
+  """
+  if train_fn is None:
+    from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
+    train_fn = trainer.train_offline
+  from rankjax.data import registry  # pylint: disable=g-import-not-at-top
+  from rankjax.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  results_dir = Path(results_dir)
+  results_dir.mkdir(parents=True, exist_ok=True)
+  cache: dict[str, Any] = {}
+  paths = []
+  todo = [r for r in runs if not result_path(results_dir, r).exists()]
+  log(f"[{paper}] {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run")
+  done = 0
+  for run in runs:
+    path = result_path(results_dir, run)
+    paths.append(path)
+    if path.exists():
+      continue
+    config = get_config(args_lib.format_arg(run))
+    key = json.dumps(config.dataset.to_dict(), sort_keys=True)
+    if key not in cache:
+      cache.clear()  # one dataset in memory at a time: grids are ordered by dataset
+      try:
+        cache[key] = registry.load(config.dataset)
+      except DataError as e:  # e.g. AliExpress not supplied: the rest of the grid still runs
+        cache[key] = e
+    if isinstance(cache[key], DataError):
+      log(f"[{paper}] skipped {path.stem}: {cache[key]}")
+      continue
+    workdir = Path(workdir_root) / paper / path.stem
+    shutil.rmtree(workdir, ignore_errors=True)  # a killed run restarts from scratch
+    t0 = time.perf_counter()
+    results = train_fn(config, str(workdir), dataset=cache[key])
+    wall = time.perf_counter() - t0
+    _write_json(path, summarise(run, paper, config, results, wall, workdir))
+    if not keep_workdirs:
+      shutil.rmtree(workdir, ignore_errors=True)
+    done += 1
+    log(f"[{paper}] {done}/{len(todo)} {path.stem}: {_headline(results['metrics'])} "
+        f"({wall:.0f} s)")
+  return paths
+
+
+def _headline(metrics: Mapping[str, float]) -> str:
+  keys = [k for k in metrics if k.startswith("test/") and k.split("/")[1] in ("auc", "mse")]
+  return " ".join(f"{k[5:]}={metrics[k]:.4f}" for k in sorted(keys))
