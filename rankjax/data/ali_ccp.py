@@ -7,7 +7,6 @@ row. Tasks: CTR (click), CVR (purchase | click, ``cvr_mask = click``), CTCVR (pu
 from __future__ import annotations
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import aliexpress as ax
 from rankjax.data import build
@@ -70,11 +69,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class AliCcp(tfds_builder.ColumnarBuilder):
-  """TFDS builder for processed Ali-CCP (Tianchi terms: not redistributed)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+AliCcp = tfds_builder.define(
+    DEFINITION, "AliCcp",
+    "TFDS builder for processed Ali-CCP (Tianchi terms: not redistributed).")
 
-
-build.set_builder(DEFINITION, AliCcp)

@@ -9,7 +9,6 @@ test by the md5 order of key ``aliexpress-v1:{cc}:{i}``. ``conversion`` is click
 from __future__ import annotations
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import features as F
@@ -138,11 +137,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class Aliexpress(tfds_builder.ColumnarBuilder):
-  """TFDS builder for processed AliExpress (Tianchi terms: not redistributed)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+Aliexpress = tfds_builder.define(
+    DEFINITION, "Aliexpress",
+    "TFDS builder for processed AliExpress (Tianchi terms: not redistributed).")
 
-
-build.set_builder(DEFINITION, Aliexpress)

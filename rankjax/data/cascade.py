@@ -18,7 +18,6 @@ import datetime as dt
 import re
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import farmhash
@@ -213,11 +212,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class Cascade(tfds_builder.ColumnarBuilder):
-  """TFDS builder for CASCADE (real raw or processed schema; data not available here)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+Cascade = tfds_builder.define(
+    DEFINITION, "Cascade",
+    "TFDS builder for CASCADE (real raw or processed schema; data not available here).")
 
-
-build.set_builder(DEFINITION, Cascade)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import features as F
@@ -235,11 +234,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class CensusIncomeKdd(tfds_builder.ColumnarBuilder):
-  """TFDS builder for UCI Census-Income (KDD) (see module docstring)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+CensusIncomeKdd = tfds_builder.define(
+    DEFINITION, "CensusIncomeKdd",
+    "TFDS builder for UCI Census-Income (KDD) (see module docstring).")
 
-
-build.set_builder(DEFINITION, CensusIncomeKdd)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import features as F
@@ -271,11 +270,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class CriteoAttributionJourneys(tfds_builder.ColumnarBuilder):
-  """TFDS builder for the Criteo attribution journeys (pickles read with a no-globals unpickler)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+CriteoAttributionJourneys = tfds_builder.define(
+    DEFINITION, "CriteoAttributionJourneys",
+    "TFDS builder for the Criteo attribution journeys (pickles read with a no-globals unpickler).")
 
-
-build.set_builder(DEFINITION, CriteoAttributionJourneys)

@@ -11,7 +11,6 @@ unknown, known values 1..n in sorted order.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import features as F
@@ -318,19 +317,11 @@ LOGS = build.register(build.Definition(
 ))
 
 
-class KuairandPureFeatures(tfds_builder.ColumnarBuilder):
-  """TFDS builder for the KuaiRand-Pure feature tables (option ``table``: videos or users)."""
-  DEFINITION = FEATURES
-  VERSION = tfds.core.Version(FEATURES.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = FEATURES.manual_instructions
+KuairandPureFeatures = tfds_builder.define(
+    FEATURES, "KuairandPureFeatures",
+    "TFDS builder for the KuaiRand-Pure feature tables (option ``table``: videos or users).")
 
 
-class KuairandPure(tfds_builder.ColumnarBuilder):
-  """TFDS builder for the KuaiRand-Pure logs (real schema; data not available here)."""
-  DEFINITION = LOGS
-  VERSION = tfds.core.Version(LOGS.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = LOGS.manual_instructions
-
-
-build.set_builder(FEATURES, KuairandPureFeatures)
-build.set_builder(LOGS, KuairandPure)
+KuairandPure = tfds_builder.define(
+    LOGS, "KuairandPure",
+    "TFDS builder for the KuaiRand-Pure logs (real schema; data not available here).")

@@ -17,7 +17,6 @@ import re
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import features as F
@@ -211,11 +210,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class Mac(tfds_builder.ColumnarBuilder):
-  """TFDS builder for MAC (real schema; data not available here)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+Mac = tfds_builder.define(
+    DEFINITION, "Mac",
+    "TFDS builder for MAC (real schema; data not available here).")
 
-
-build.set_builder(DEFINITION, Mac)

@@ -91,3 +91,13 @@ class ColumnarBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     n = len(next(iter(cols.values())))
     for i in range(n):
       yield i, {c: v[i] for c, v in cols.items()}
+
+
+def define(defn: build.Definition, class_name: str, doc: str) -> type:
+  """A registered ``ColumnarBuilder`` subclass for ``defn`` (TFDS names builders by class)."""
+  cls = type(class_name, (ColumnarBuilder,), {
+      "__doc__": doc, "__module__": defn.parse.__module__, "DEFINITION": defn,
+      "VERSION": tfds.core.Version(defn.version),
+      "MANUAL_DOWNLOAD_INSTRUCTIONS": defn.manual_instructions})
+  build.set_builder(defn, cls)
+  return cls

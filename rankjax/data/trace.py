@@ -15,7 +15,6 @@ purchase plus one window-closing record per click, sorted by ``sample_ts``, stab
 from __future__ import annotations
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rankjax.data import build
 from rankjax.data import features as F
@@ -245,11 +244,7 @@ DEFINITION = build.register(build.Definition(
 ))
 
 
-class Trace(tfds_builder.ColumnarBuilder):
-  """TFDS builder for TRACE (real schema; data not available here)."""
-  DEFINITION = DEFINITION
-  VERSION = tfds.core.Version(DEFINITION.version)
-  MANUAL_DOWNLOAD_INSTRUCTIONS = DEFINITION.manual_instructions
+Trace = tfds_builder.define(
+    DEFINITION, "Trace",
+    "TFDS builder for TRACE (real schema; data not available here).")
 
-
-build.set_builder(DEFINITION, Trace)
