@@ -47,8 +47,12 @@ _MODULES = [
 
 def register(name: str):
   def deco(fn):
-    if name in _LOADERS and _LOADERS[name] is not fn:
-      raise ValueError(f"dataset {name!r} registered twice")
+    old = _LOADERS.get(name)
+    # A module whose import failed after registering runs again on the next import: same code.
+    same_code = old is not None and (old.__module__, old.__qualname__) == (fn.__module__,
+                                                                          fn.__qualname__)
+    if old is not None and old is not fn and not same_code:
+      raise ValueError(f"dataset {name!r} registered twice ({old.__module__} and {fn.__module__})")
     _LOADERS[name] = fn
     return fn
   return deco
