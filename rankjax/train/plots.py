@@ -5,6 +5,7 @@ import os
 from typing import Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -17,25 +18,42 @@ def _series(lines, split, key):
   return zip(*pts) if pts else ((), ())
 
 
+def _smooth(y, window: int = 5):
+  """Trailing moving average: logged training losses are single batches and noisy."""
+  y = np.asarray(y, float)
+  if len(y) < 2:
+    return y
+  c = np.cumsum(np.insert(y, 0, 0.0))
+  n = np.minimum(np.arange(1, len(y) + 1), window)
+  return (c[1:] - c[np.arange(1, len(y) + 1) - n]) / n
+
+
 def plot_run(workdir: str, tasks: Sequence[str], out_name: str = "plot.png") -> str:
-  """Learning curves: train loss per task (left) and evaluation metrics per task (right)."""
+  """Training loss per task, then one panel per evaluation metric (every task and eval split)."""
   lines = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-  eval_splits = sorted({l["split"] for l in lines if l["split"] not in ("train", "test")})
-  eval_keys = sorted({k for l in lines if l["split"] in eval_splits for k in l
-                      if "/" in k and not k.endswith("/mean")})
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  eval_splits = sorted({l["split"] for l in lines if l["split"] not in ("train", "test", "chunk")})
+  families = sorted({k.split("/")[0] for l in lines if l["split"] in eval_splits for k in l
+                     if k not in ("step", "split") and isinstance(l[k], (int, float))
+                     and not k.endswith("/mean") and "[" not in k})
+  fig, axes = plt.subplots(1, 1 + len(families), figsize=(4.2 * (1 + len(families)), 3.6),
+                           squeeze=False)
+  ax = axes[0][0]
   for t in tasks:
     x, y = _series(lines, "train", f"loss/{t}")
-    axes[0].plot(x, y, label=t)
-  axes[0].set(xlabel="step", ylabel="train loss", title="training loss per task")
-  axes[0].legend()
-  for split in eval_splits:
-    for k in eval_keys:
-      x, y = _series(lines, split, k)
-      axes[1].plot(x, y, marker="o", label=f"{split} {k}")
-  axes[1].set(xlabel="step", title="evaluation")
-  if eval_keys:
-    axes[1].legend(fontsize=8)
+    if len(x):
+      ax.plot(x, _smooth(y), label=t)
+  ax.set(xlabel="step", ylabel="train loss (moving avg of 5 logs)", title="training loss")
+  ax.legend(fontsize=8)
+  for ax, fam in zip(axes[0][1:], families):
+    for split in eval_splits:
+      keys = sorted({k for l in lines if l["split"] == split for k in l
+                     if (k == fam or k.startswith(fam + "/")) and not k.endswith("/mean")})
+      for k in keys:
+        x, y = _series(lines, split, k)
+        label = f"{split} {k[len(fam) + 1:]}" if "/" in k else split
+        ax.plot(x, y, marker="o", ms=3, label=label)
+    ax.set(xlabel="step", title=fam)
+    ax.legend(fontsize=8)
   fig.suptitle(os.path.basename(os.path.abspath(workdir)))
   fig.tight_layout()
   path = os.path.join(workdir, out_name)
