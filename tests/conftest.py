@@ -9,11 +9,15 @@ if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                              " --xla_force_host_platform_device_count=8").strip()
 
+# Compilation dominates these small tests; the unoptimised pipeline is several times faster to
+# build and gives the same numbers up to float reassociation. Set through the environment so that
+# the CLI subprocesses of the tests inherit it too.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
+
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# Compilation dominates these small tests; the unoptimised pipeline is several times faster to
-# build and gives the same numbers up to float reassociation.
-jax.config.update("jax_disable_most_optimizations", True)
+jax.config.update("jax_disable_most_optimizations",
+                  os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"].lower() in ("1", "true"))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("RANKJAX_SHARED", os.path.join(REPO, "..", "shared"))

@@ -165,8 +165,10 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
                           constant_tables=dataset.info.get("constant_tables"))
   probe = train_src.batch(0)
   probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train")
-  state = learner.init(jax.random.key(config.seed), probe)
-  train_step, eval_step, state_sh, batch_sh = learner.jit_steps(state, probe)
+  # Initialise directly into the sharded layout: a large table is never whole on one device.
+  init = functools.partial(learner.init, batch=probe)
+  abstract = jax.eval_shape(init, jax.random.key(config.seed))
+  train_step, eval_step, state_sh, batch_sh = learner.jit_steps(abstract)
   local = global_batch // jax.process_count()
 
   def put(batch):
@@ -180,13 +182,13 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   loop_state = {"best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
   latest = checkpointer.latest_step()
   if latest is not None:
-    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                            state, state_sh)
-    state, loop_state = checkpointer.restore(abstract, latest)
+    target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                          abstract, state_sh)
+    state, loop_state = checkpointer.restore(target, latest)
     writer.truncate_after(latest)
     logging.warning("resumed from %s at step %d", checkpointer.path(latest), latest)
   else:
-    state = jax.device_put(state, state_sh)
+    state = jax.jit(init, out_shardings=state_sh)(jax.random.key(config.seed))
   metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval.metrics)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
                checkpointer, best, writer, loop_state, metric_fns, local)
