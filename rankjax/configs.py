@@ -20,7 +20,7 @@ def base_config() -> ml_collections.ConfigDict:
   # model axis for tables with >= shard_min_rows rows.
   c.embedding = ml_collections.ConfigDict(
       {"sparse": True, "optimizer": "adagrad", "lr": 0.05, "kwargs": {}, "sparse_min_rows": 0,
-       "shard_min_rows": 1_000_000, "init_stddev": None})
+       "shard_min_rows": 1_000_000, "init_stddev": 0.0})  # 0: 1/sqrt(D)
   c.mto = ml_collections.ConfigDict({"name": "ew", "kwargs": {}})
   c.mesh = ml_collections.ConfigDict({"data": -1, "model": 1})
   c.train = ml_collections.ConfigDict({
@@ -34,6 +34,9 @@ def base_config() -> ml_collections.ConfigDict:
       "kind": "pointwise", "metrics": ("auc", "logloss"), "batch_size": 4096,
       "validation_split": "validation", "final_splits": ("test",), "ranking_ks": (5, 10, 20),
       "ranking_groups": ()})
+  # Streaming: the `split` stream sorted by the dataset's time field, cut into `num_chunks` equal or
+  # `chunk_seconds` windows; chunk k+1 is evaluated on rows where `eval_filter` > 0 (all if "").
   c.streaming = ml_collections.ConfigDict({
-      "enabled": False, "chunk_seconds": 0.0, "num_chunks": 0, "eval_metrics": ()})
+      "enabled": False, "split": "train", "chunk_seconds": 0.0, "num_chunks": 0,
+      "eval_filter": ""})
   return c

@@ -175,9 +175,14 @@ def validate_batch(spec: FeatureSpec, batch: Mapping[str, np.ndarray], *,
         if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
           arr = arr.astype(np.int64)
         else:
-          bad = arr.reshape(-1)[0]
-          raise BatchError(f"{source}: feature {f.name!r} has non-integer ids (dtype {arr.dtype}, "
-                           f"e.g. {bad!r}); vocabulary size {f.vocab_size}")
+          flat = arr.reshape(-1)
+          if np.issubdtype(arr.dtype, np.floating):
+            i = int(np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))[0])
+          else:
+            i = 0
+          row = np.unravel_index(i, arr.shape)[0]
+          raise BatchError(f"{source}: feature {f.name!r} has non-integer id {flat[i].item()!r} at row "
+                           f"{int(row)} (dtype {arr.dtype}); vocabulary size {f.vocab_size}")
       if f.kind in (BAG, SEQUENCE):
         if f.mask_name not in batch:
           raise BatchError(f"{source}: feature {f.name!r} needs its mask field {f.mask_name!r}")
@@ -215,7 +220,8 @@ def validate_batch(spec: FeatureSpec, batch: Mapping[str, np.ndarray], *,
         raise BatchError(f"{source}: label {y!r} has {arr.shape[0]} rows, expected {batch_size}")
       if not np.all(np.isfinite(arr)):
         pos = np.argwhere(~np.isfinite(arr))[0]
-        raise BatchError(f"{source}: label {y!r} has non-finite value at row {int(pos[0])}")
+        raise BatchError(f"{source}: label {y!r} has non-finite value "
+                         f"{float(arr[tuple(pos)])} at row {int(pos[0])}")
   if EXAMPLE_MASK not in out and batch_size is not None:
     out[EXAMPLE_MASK] = np.ones((batch_size,), np.float32)
   return out

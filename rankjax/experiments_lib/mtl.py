@@ -257,6 +257,8 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   c.model.name = opts["model"]
   c.model.kwargs = model_block(opts["model"], family, tasks)
   c.mto = method_block(opts["method"], hparams, tasks, opts["model"])
+  if family == "aliexpress" and c.mto.name == "pub" and "weight_decay" not in hparams:
+    c.mto.kwargs.weight_decay = PROTOCOLS[family][5]  # PUB is the optimiser: it owns the decay
 
   batch, epochs, patience, opt, lr, wd = PROTOCOLS[family]
   batch = opts["batch_size"] or batch

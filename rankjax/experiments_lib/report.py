@@ -126,6 +126,41 @@ def pivot_markdown(results, *, where, rows, cols, task="mean", title="") -> str:
   return "\n".join(lines + [""])
 
 
+def paired_markdown(results, *, where, rows, cols, baseline, task="mean", title="") -> str:
+  """Per-seed differences (baseline - other for lower-is-better metrics, other - baseline for
+  higher-is-better), mean +- std over the seeds both have: the data change with the seed, so a
+  paired difference is far less noisy than the two means."""
+  by_key: dict = {}
+  higher = True
+  for r in results:
+    o = r["options"]
+    if any(o.get(k) != v for k, v in where.items()):
+      continue
+    metric, higher = metric_of(r)
+    by_key[(o.get(rows), o.get(cols), o.get("seed"))] = r["metrics"][f"test/{metric}/{task}"]
+  row_vals = sorted({k[0] for k in by_key}, key=_sort_key, reverse=True)
+  others = [c for c in dict.fromkeys(k[1] for k in by_key) if c != baseline]
+  if not row_vals or not others:
+    return ""
+  sign = 1.0 if higher else -1.0
+  lines = [f"## {title or f'paired gain over {baseline}'}", "",
+           "| " + " | ".join([rows] + [f"{c} vs {baseline}" for c in others]) + " |",
+           "|" + "---|" * (len(others) + 1)]
+  for rv in row_vals:
+    cells = []
+    for c in others:
+      d = [sign * (by_key[(rv, c, s)] - by_key[(rv, baseline, s)])
+           for (r_, c_, s) in by_key if r_ == rv and c_ == c and (rv, baseline, s) in by_key]
+      if not d:
+        cells.append("")
+        continue
+      std = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
+      wins = sum(x > 0 for x in d)
+      cells.append(f"{np.mean(d):+.4f} ± {std:.4f} ({wins}/{len(d)} seeds > 0)")
+    lines.append("| " + " | ".join([str(rv)] + cells) + " |")
+  return "\n".join(lines + [""])
+
+
 def pareto_front(points: np.ndarray, higher: bool) -> np.ndarray:
   """Boolean mask of the non-dominated rows of ``points`` [N, 2]."""
   p = points if higher else -points
@@ -187,7 +222,8 @@ def write(results_dir, *, title: str = "Results", pivots: Sequence[Mapping[str, 
   if not results:
     return {}
   text = markdown(results, title)
-  extra = [pivot_markdown(results, **p) for p in pivots]
+  extra = [paired_markdown(results, **p) if "baseline" in p else pivot_markdown(results, **p)
+           for p in pivots]
   text += "\n" + "\n".join(e for e in extra if e)
   out = {"table": results_dir / "table.md"}
   out["table"].write_text(text)

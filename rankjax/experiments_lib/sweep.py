@@ -54,13 +54,17 @@ class Selection:
 
 
 def expand(grid: Iterable[Mapping[str, Any]], sel: Selection) -> list[dict]:
-  """Runs of ``grid`` kept by ``sel``, crossed with its seeds (seed last, so names sort by it)."""
-  runs = []
+  """Runs of ``grid`` kept by ``sel``, crossed with its seeds (seed last), without duplicates."""
+  runs, seen = [], set()
   for cell in grid:
     if not sel.keep(cell):
       continue
     for seed in sel.seeds:
-      runs.append({**cell, **dict(sel.extra), "seed": int(seed)})
+      run = {**cell, **dict(sel.extra), "seed": int(seed)}
+      key = args_lib.format_arg(run)
+      if key not in seen:  # --set may map two grid cells onto one run
+        seen.add(key)
+        runs.append(run)
   return runs
 
 

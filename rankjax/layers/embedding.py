@@ -49,11 +49,26 @@ def init_tables(spec: F.FeatureSpec, rng: jax.Array, *, row_multiple: int = 1,
   return tables
 
 
-def table_ids(spec: F.FeatureSpec, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-  """Flat int32 ids per table, concatenating its features in spec order."""
+def table_ids(spec: F.FeatureSpec, batch: Mapping[str, jax.Array],
+              sentinels: Mapping[str, int] | None = None) -> dict[str, jax.Array]:
+  """Flat int32 ids per table, concatenating its features in spec order.
+
+  With ``sentinels`` (table -> row count), ids at masked bag/sequence positions and in padded
+  rows (``example_mask == 0``) become the sentinel: they read as zero rows and no optimizer
+  touches their table row (lazy Adam would otherwise move row 0 on every padded batch).
+  """
   out: dict[str, list] = {}
+  row_ok = batch.get(F.EXAMPLE_MASK) if sentinels is not None else None
   for f in spec.id_features:
-    out.setdefault(f.table_name, []).append(batch[f.name].reshape(-1).astype(jnp.int32))
+    ids = batch[f.name].astype(jnp.int32)
+    if sentinels is not None:
+      ok = jnp.ones(ids.shape, bool)
+      if f.kind in (F.BAG, F.SEQUENCE):
+        ok = batch[f.mask_name] > 0
+      if row_ok is not None:
+        ok = ok & (row_ok.reshape((-1,) + (1,) * (ids.ndim - 1)) > 0)
+      ids = jnp.where(ok, ids, sentinels[f.table_name])
+    out.setdefault(f.table_name, []).append(ids.reshape(-1))
   return {t: jnp.concatenate(v) if len(v) > 1 else v[0] for t, v in out.items()}
 
 
@@ -86,9 +101,9 @@ def gather_rows(table: jax.Array, ids: jax.Array, *, mesh=None, sharded: bool = 
 
 
 def _pool(e: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
-  if pooling == "none":
-    return e
   m = mask.astype(e.dtype)[..., None]
+  if pooling == "none":
+    return e * m
   s = (e * m).sum(axis=-2)
   if pooling == "mean":
     s = s / jnp.maximum(m.sum(axis=-2), 1.0)
@@ -106,7 +121,8 @@ def assemble(spec: F.FeatureSpec, rows: Mapping[str, jax.Array], inverse: Mappin
     n = int(np.prod(shape))
     start = offsets.get(t, 0)
     offsets[t] = start + n
-    e = jnp.take(rows[t], inverse[t][start:start + n], axis=0).reshape(shape + (-1,))
+    e = jnp.take(rows[t], inverse[t][start:start + n], axis=0, mode="fill",
+                 fill_value=0).reshape(shape + (-1,))
     if f.kind == F.BAG:
       e = _pool(e, batch[f.mask_name], f.pooling)
     elif f.kind == F.SEQUENCE:

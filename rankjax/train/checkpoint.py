@@ -6,6 +6,7 @@ the step itself (rankjax/data/pipeline.py), and the RNG is ``fold_in(seed_key, s
 """
 from __future__ import annotations
 
+import copy
 import os
 
 import jax
@@ -37,8 +38,10 @@ class Checkpointer:
       return False
     if step in self.manager.all_steps():
       return False
+    # The JSON is written on a background thread: hand it a snapshot, not the live dict.
     return self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), loop=ocp.args.JsonSave(loop_state)), force=True)
+        state=ocp.args.StandardSave(state), loop=ocp.args.JsonSave(copy.deepcopy(loop_state))),
+                             force=True)
 
   def restore(self, abstract_state, step: int | None = None):
     """(state, loop_state) at ``step`` (default latest), with the shardings of ``abstract_state``."""

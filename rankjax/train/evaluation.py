@@ -45,7 +45,7 @@ def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
       v = float(fn(arrays[t].astype(np.float64), arrays[f"pred/{t}"].astype(np.float64)))
       out[f"{name}/{t}"] = v
       values.append(v)
-    if len(values) > 1:
+    if values:  # also for one task, so that "auc/mean" is a valid early-stopping metric
       out[f"{name}/mean"] = float(np.mean(values))
   return out
 

@@ -197,8 +197,8 @@ class Learner:
   def train_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
     trainable, sparse_tables = self._split(state.params)
-    ids = E.table_ids(self.spec, batch)
     sentinels = self._sentinels(state.params)
+    ids = E.table_ids(self.spec, batch, sentinels)
     deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
     uniq = {t: u for t, (u, _) in deduped.items()}
     inverse = {t: i for t, (_, i) in deduped.items()}
@@ -278,8 +278,8 @@ class Learner:
 
   def eval_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
     trainable, sparse_tables = self._split(state.params)
-    ids = E.table_ids(self.spec, batch)
     sentinels = self._sentinels(state.params)
+    ids = E.table_ids(self.spec, batch, sentinels)
     deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
     uniq = {t: u for t, (u, _) in deduped.items()}
     inverse = {t: i for t, (_, i) in deduped.items()}

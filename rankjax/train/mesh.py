@@ -70,8 +70,10 @@ def tree_shardings(mesh: Mesh, tree, rules: Sequence[tuple[str, P]]):
 
 
 def table_rules(table_specs: Mapping[str, P]) -> list[tuple[str, P]]:
-  """Rules that shard each sharded table and its sparse-optimizer slots by rows."""
-  return [(rf"(^|/)embeddings/{re.escape(name)}(/|$)", spec)
+  """Rules that shard each sharded table by rows, with everything kept per row of it: its
+  sparse-optimizer slots and the [V, D] state of multi-task methods (PUB's moments live under
+  ``mto_state/.../rows/<table>``)."""
+  return [(rf"(^|/)(embeddings|rows)/{re.escape(name)}(/|$)", spec)
           for name, spec in table_specs.items() if spec != P()]
 
 

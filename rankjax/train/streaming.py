@@ -46,7 +46,7 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
   ds = s.dataset
   if not ds.time_field:
     raise ValueError(f"dataset {ds.name!r} has no time_field; streaming training needs one")
-  split = scfg.get("split", "train")
+  split = scfg.split
   stream = sort_stream(ds.splits[split], ds.time_field)
   bounds = chunk_bounds(np.asarray(stream[ds.time_field]), chunk_seconds=scfg.chunk_seconds,
                         num_chunks=scfg.num_chunks)
@@ -61,7 +61,12 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
   total = int(offsets[-1])
   runner = T.StepRunner(s, total)
   s.loop_state.setdefault("chunks", [])
-  eval_filter = scfg.get("eval_filter", "")
+  eval_filter = scfg.eval_filter
+
+  def eval_rows(k):
+    if not eval_filter:
+      return int(bounds[k + 1] - bounds[k])
+    return int((np.asarray(stream[eval_filter][bounds[k]:bounds[k + 1]]) > 0).sum())
 
   def eval_chunk(k):
     cols = chunk(k)
@@ -78,10 +83,13 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
     src = sources[k]
     make = lambda i, src=src: s.put(F.validate_batch(ds.spec, src.batch(i), source=src.name))
     if start < src.steps_per_epoch:
-      runner.run(pipeline.prefetch(make, range(start, src.steps_per_epoch)))
+      # The chunk's last step is saved below, after its evaluation is in the loop state.
+      runner.run(pipeline.prefetch(make, range(start, src.steps_per_epoch)),
+                 no_save_at=frozenset({int(offsets[k + 1])}))
     m = eval_chunk(k + 1)
     step = int(offsets[k + 1])
-    s.writer.write(step, "chunk", {"chunk": k + 1, "rows": int(bounds[k + 2] - bounds[k + 1]), **m})
+    s.writer.write(step, "chunk", {"chunk": k + 1, "rows": int(bounds[k + 2] - bounds[k + 1]),
+                                   "eval_rows": eval_rows(k + 1), **m})
     s.loop_state["chunks"].append({"chunk": k + 1, "step": step, **m})
     s.checkpointer.save(step, s.state, s.loop_state, force=True)
   runner.close()

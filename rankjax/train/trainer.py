@@ -43,7 +43,7 @@ def _dense_optimizer(cfg) -> optax.GradientTransformation:
   makers = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd, "adagrad": optax.adagrad,
             "rmsprop": optax.rmsprop}
   if name not in makers:
-    raise ValueError(f"unknown optimizer {name!r}; valid: {sorted(makers)}")
+    raise ValueError(f"config optimizer.name: unknown optimizer {name!r}; valid: {sorted(makers)}")
   kwargs = dict(cfg.get("kwargs", {}))
   tx = makers[name](cfg.lr, **kwargs)
   if cfg.get("grad_clip_norm", 0.0):
@@ -92,13 +92,17 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
   sharded = frozenset(t for t, s in tables.items() if model_axis > 1 and s.num_rows >= shard_min)
   sparse_opt = None
   if sparse_tables:
-    sparse_opt = sparse_lib.get(emb_cfg.optimizer, learning_rate=emb_cfg.lr,
-                                **dict(emb_cfg.get("kwargs", {})))
+    try:
+      sparse_opt = sparse_lib.get(emb_cfg.optimizer, learning_rate=emb_cfg.lr,
+                                  **dict(emb_cfg.get("kwargs", {})))
+    except ValueError as e:
+      raise ValueError(f"config embedding.optimizer: {e}") from None
   return learner_lib.Learner(
       spec=spec, model=model, tasks=tuple(config.tasks), tx=_dense_optimizer(config.optimizer),
       sparse_opt=sparse_opt, sparse_tables=sparse_tables, mesh=mesh, sharded_tables=sharded,
       mto=_mto_method(config), loss_types=dict(config.get("loss_types", {})),
-      full_tables=full, row_multiple=model_axis, embedding_stddev=emb_cfg.get("init_stddev"),
+      full_tables=full, row_multiple=model_axis,
+      embedding_stddev=emb_cfg.get("init_stddev") or None,
       steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
       constant_tables=dict(constant_tables or {}), eval_kind=config.eval.get("kind", "pointwise"),
       ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))))
@@ -153,7 +157,17 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   if missing and config.eval.get("kind", "pointwise") != "ranking":
     raise ValueError(f"config.tasks {list(config.tasks)}: {missing} are not labels of dataset "
                      f"{dataset.name!r} (labels: {list(dataset.spec.labels)})")
-  mesh = mesh_lib.make_mesh(config.mesh.data, config.mesh.model)
+  try:
+    mesh = mesh_lib.make_mesh(config.mesh.data, config.mesh.model)
+  except ValueError as e:
+    raise ValueError(f"config mesh.data/mesh.model: {e}") from None
+  if jax.process_count() > 1 and (mesh.shape[mesh_lib.DATA_AXIS] % jax.process_count()
+                                  or mesh.shape[mesh_lib.MODEL_AXIS] > jax.local_device_count()):
+    # Each process feeds a contiguous block of the batch, so a model axis may not span processes.
+    raise ValueError(f"config mesh: with {jax.process_count()} processes the data axis "
+                     f"({mesh.shape[mesh_lib.DATA_AXIS]}) must be a multiple of the process count "
+                     f"and the model axis ({mesh.shape[mesh_lib.MODEL_AXIS]}) at most the "
+                     f"{jax.local_device_count()} devices of a process")
   global_batch = config.train.batch_size
   data_axis = mesh.shape[mesh_lib.DATA_AXIS]
   if global_batch % data_axis:
@@ -226,9 +240,11 @@ class StepRunner:
           f"Lower the learning rate or enable optimizer.grad_clip_norm, then rerun (the run resumes "
           f"from that checkpoint).")
 
-  def run(self, batches: Iterable[dict], on_step: Callable[[int, dict], bool] | None = None):
-    """Trains on ``batches`` (host dicts, already validated). ``on_step(step, metrics)`` after each
-    step may return True to stop early."""
+  def run(self, batches: Iterable[dict], on_step: Callable[[int, dict], bool] | None = None,
+          no_save_at: frozenset = frozenset()):
+    """Trains on ``batches`` (host batches already on the mesh). ``on_step(step, metrics)`` runs
+    after each step and may return True to stop (the state is then checkpointed). Periodic saves
+    skip the steps in ``no_save_at``, whose caller saves after its own bookkeeping."""
     s = self.s
     log_every = s.config.train.log_every
     batch_size = s.config.train.batch_size
@@ -254,13 +270,15 @@ class StepRunner:
         host["examples_per_sec"] = self.examples_per_sec
         s.writer.write(step, "train", host)
         self.bar.set_postfix(loss=f"{float(host['loss']):.4f}", ex_s=f"{self.examples_per_sec:,.0f}")
-      if s.checkpointer.should_save(step):
+      # Evaluation (and early stopping) first, so that a checkpoint at this step holds its outcome.
+      stop = bool(on_step(step, metrics)) if on_step is not None else False
+      if (s.checkpointer.should_save(step) and step not in no_save_at) or stop:
         self._check_finite()
-        s.checkpointer.save(step, s.state, s.loop_state)
+        s.checkpointer.save(step, s.state, s.loop_state, force=True)
         self.last_good_ckpt = step
       if step == self.kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
-      if on_step is not None and on_step(step, metrics):
+      if stop:
         break
     self._check_finite()
 

@@ -37,7 +37,7 @@ def test_error_names_source():
 def test_bag_oov_and_non_integer_ids():
   with pytest.raises(F.BatchError, match=r"'tags'.*id 5 at row 2"):
     F.validate_batch(SPEC, _batch(tags=np.array([[0, 1, 4], [2, 0, 0], [4, 5, 1]])))
-  with pytest.raises(F.BatchError, match=r"'user' has non-integer ids"):
+  with pytest.raises(F.BatchError, match=r"'user' has non-integer id 0.5 at row 0"):
     F.validate_batch(SPEC, _batch(user=np.array([0.5, 1.0, 2.0])))
 
 

@@ -58,3 +58,20 @@ def test_init_tables_pads_rows_to_shard_multiple():
   assert np.all(np.asarray(t[10:]) == 0)
   with pytest.raises(ValueError, match="not divisible"):
     E.table_partition_specs({"u": jnp.zeros((10, 4))}, min_rows_to_shard=1, model_axis_size=4)
+
+
+def test_masked_positions_and_padded_rows_become_sentinels():
+  spec = F.FeatureSpec((F.Feature("u", "sparse", vocab_size=4, dim=2, table="t"),
+                        F.Feature("seq", "sequence", vocab_size=4, dim=2, max_len=2, table="t")))
+  batch = {"u": jnp.array([3, 1]), "seq": jnp.array([[2, 0], [1, 3]]),
+           "seq_mask": jnp.array([[1, 0], [1, 1]]), "example_mask": jnp.array([1.0, 0.0])}
+  ids = E.table_ids(spec, batch, sentinels={"t": 8})
+  # u: row 1 is padding; seq: position (0, 1) is masked and row 1 is padding.
+  np.testing.assert_array_equal(ids["t"], [3, 8, 2, 8, 8, 8])
+
+
+def test_unpooled_bag_zeroes_masked_positions():
+  spec = F.FeatureSpec((F.Feature("bag", "bag", vocab_size=4, dim=2, max_len=2, pooling="none"),))
+  table = jnp.ones((4, 2))
+  emb = E.lookup(spec, {"bag": table}, {"bag": jnp.array([[1, 0]]), "bag_mask": jnp.array([[1, 0]])})
+  np.testing.assert_array_equal(emb["bag"], [[[1, 1], [0, 0]]])

@@ -44,3 +44,18 @@ def test_drgrad_feeds_mu_into_split_mmoe(tmp_path):
 def test_wrong_method_name_lists_valid_ones(tmp_path):
   with pytest.raises(ValueError, match=r"unknown MTO method 'pcgard'; valid: .*pcgrad"):
     trainer.train_offline(_config("pcgard"), str(tmp_path))
+
+
+def test_pub_moments_of_a_row_sharded_table_are_row_sharded(tmp_path):
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from rankjax.data import registry  # pylint: disable=g-import-not-at-top
+  c = _config("pub")
+  c.mesh.model, c.mesh.data, c.embedding.shard_min_rows = 4, 2, 1
+  ds = registry.load(c.dataset)
+  s = trainer.setup(c, str(tmp_path), dataset=ds)
+  specs = jax.tree_util.tree_flatten_with_path(s.state.mto_state)[0]
+  row_leaves = [(p, x) for p, x in specs if "rows" in jax.tree_util.keystr(p)]
+  assert row_leaves
+  for p, x in row_leaves:
+    assert x.sharding.spec == P("model", None), jax.tree_util.keystr(p)

@@ -62,14 +62,18 @@ def _final_arrays(workdir):
   return step, jax.tree.leaves(jax.tree.map(np.asarray, state))
 
 
-def test_sigkill_and_rerun_resumes_bit_exactly(tmp_path):
-  full = _run_cli(tmp_path / "full")
+@pytest.mark.parametrize("checkpoint_every,kill_at", [
+    (7, 17),   # killed between checkpoints: steps 15-17 are redone
+    (10, 23),  # the checkpoint at step 20 is also an evaluation step: it must hold that evaluation
+])
+def test_sigkill_and_rerun_resumes_bit_exactly(tmp_path, checkpoint_every, kill_at):
+  every = f"--config.train.checkpoint_every={checkpoint_every}"
+  full = _run_cli(tmp_path / "full", every)
   assert full.returncode == 0, full.stderr[-3000:]
-  # Killed right after step 17: the last checkpoint is step 14, so steps 15-17 are redone.
-  killed = _run_cli(tmp_path / "resumed", env={"RANKJAX_FAULT_SIGKILL_AT_STEP": "17"})
+  killed = _run_cli(tmp_path / "resumed", every, env={"RANKJAX_FAULT_SIGKILL_AT_STEP": str(kill_at)})
   assert killed.returncode == -9, killed.stderr[-3000:]
   assert not os.path.exists(tmp_path / "resumed" / "results.json")
-  resumed = _run_cli(tmp_path / "resumed")
+  resumed = _run_cli(tmp_path / "resumed", every)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "resumed from" in resumed.stderr
   step_a, a = _final_arrays(tmp_path / "full")
@@ -83,6 +87,9 @@ def test_sigkill_and_rerun_resumes_bit_exactly(tmp_path):
   assert ra["metrics"] == rb["metrics"]
   assert set(ra) == {"experiment", "dataset", "config", "metrics", "steps", "examples_per_sec"}
   assert os.path.exists(tmp_path / "full" / "plot.png")
+  evals = lambda d: [l["step"] for l in map(json.loads, open(d / "metrics.jsonl"))
+                     if l["split"] == "validation"]
+  assert evals(tmp_path / "resumed") == evals(tmp_path / "full") == [10, 20, 30]
 
 
 def test_misspelt_config_key_fails():

@@ -1,0 +1,166 @@
+"""Blocks the sequential-recommendation experiment configs are built from (experiments/rote, cape,
+fair): a backbone (SASRec, or the RPG-style semantic-ID model "RPG-lite") plus a plug-in.
+
+A config is ``base_config()`` with
+
+* the data set (`DATASETS`: S3Rec-order Beauty with absolute time, Toys with relative time);
+* the backbone's published hyper-parameters (`BACKBONES`), the "full" protocol of the specs;
+* the plug-in of the experiment: model kwargs layered on the backbone (an experiment's `PLUGINS`);
+* the common evaluation protocol (seq_baselines.md 6): leave-one-out, full ranking with history
+  masked, ties "expected", all users, NDCG/Recall/HR@5/10/20, split by ``same_day``; early stopping
+  and checkpoint selection on validation NDCG@10 only, test from the best validation checkpoint.
+
+Options common to the experiments (`COMMON_OPTIONS`) override the protocol, e.g. ``epochs=6`` for
+a compute-capped run; the sweep puts such overrides into the run name, so capped runs never mix
+with full-protocol ones in a table row.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from rankjax import configs
+from rankjax.experiments_lib import args as args_lib
+
+COMMON_OPTIONS = dict(
+    runlocal=False, dataset="beauty", plugin="none", seed=2024,
+    epochs=None, batch_size=None, lr=None, patience=None, max_users=None,
+    eval_every_epochs=None,   # evaluate every this many epochs (default: the backbone's)
+    dim=None, max_len=None, ffn_dim=None)  # size overrides (semantic-ID runs on a CPU budget)
+
+# Option name -> (registered data set, train rows = users (SASRec: one row per user)).
+DATASETS = {"beauty": ("amazon_beauty", 22_363), "toys": ("amazon_toys", 19_412)}
+SEEDS = (2024, 2025, 2026)  # seq_rote.md 4.3 / seq_fair.md 5
+RANKING_KS = (5, 10, 20)
+SELECTION_METRIC = "NDCG@10"
+RUNLOCAL_USERS = 300
+
+# Backbone -> dataset example, model, model kwargs and protocol at the published settings.
+BACKBONES = {
+    # seq_rote.md 4.1-4.3 (pmixer/SASRec.pytorch as RoTE runs it): d 64, 2 blocks, 1 head, L 50,
+    # dropout 0.5, Adam(0.9, 0.98) lr 1e-3, batch 512, 1000 epochs, evaluation every 20 epochs.
+    "sasrec": dict(
+        example="sasrec", model="sasrec", dim=64, max_len=50,
+        kwargs=dict(num_blocks=2, num_heads=1, dropout=0.5, position="learned"),
+        optimizer=dict(name="adam", lr=1e-3, grad_clip_norm=0.0, kwargs=dict(b1=0.9, b2=0.98)),
+        batch_size=512, epochs=1000, eval_every_epochs=20, patience=0, full_tables=("item",)),
+    # seq_baselines.md 5.2/5.4 (RPG), with LETTER 4 + 1 substitute SIDs (M = 5): n_embd 448,
+    # 2 layers, 4 heads, n_inner 1024, dropout embd/attn 0.5, AdamW lr 3e-4 wd 0, clip 1.0,
+    # batch 256, 150 epochs, patience 20. The cosine/warm-up schedule is not available in the
+    # trainer (constant lr; see experiments/fair/README.md).
+    "semantic_id": dict(
+        example="semantic_id", model="semantic_id", dim=448, max_len=50,
+        kwargs=dict(num_blocks=2, num_heads=4, ffn_dim=1024, temperature=0.07,
+                    codebook_sizes=(256, 256, 256, 256, 3)),
+        optimizer=dict(name="adamw", lr=3e-4, grad_clip_norm=1.0, kwargs=dict(weight_decay=0.0)),
+        batch_size=256, epochs=150, eval_every_epochs=1, patience=20, full_tables=("sid_token",)),
+}
+
+
+def steps_per_epoch(rows: int, batch_size: int) -> int:
+  return max(1, math.ceil(rows / batch_size))
+
+
+@functools.lru_cache(maxsize=None)
+def _train_lengths(dataset: str) -> tuple:
+  from rankjax.data import amazon  # pylint: disable=g-import-not-at-top
+  seqs = amazon.load_s3rec("Beauty" if dataset == "beauty" else "Toys_and_Games")
+  return tuple(amazon.LeaveOneOut(seqs).train_len.tolist())
+
+
+def train_rows(dataset: str, example: str, max_users=None, max_len: int = 50) -> int:
+  """Training rows per epoch: SASRec has one per user; RPG adds a window per train item beyond
+  L + 1 (rankjax.data.amazon.rpg_rows), counted from the sequence lengths."""
+  users = DATASETS[dataset][1]
+  users = min(users, int(max_users)) if max_users else users
+  if example != "semantic_id":
+    return users
+  m = np.asarray(_train_lengths(dataset)[:users])
+  return int(np.sum(m >= 2) + np.sum(np.maximum(m - max_len - 1, 0) * (m >= 2)))
+
+
+def config_steps_per_epoch(config) -> int:
+  """Steps per epoch of a config built here (for epoch axes in tables and plots)."""
+  name = {v[0]: k for k, v in DATASETS.items()}[config.dataset.name]
+  rows = train_rows(name, config.dataset.example, config.dataset.get("max_users"),
+                    config.dataset.max_len)
+  return steps_per_epoch(rows, config.train.batch_size)
+
+
+def _pick(opts: Mapping[str, Any], key: str, default):
+  return default if opts.get(key) is None else opts[key]
+
+
+def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
+                 plugin_kwargs: Mapping[str, Any]):
+  """The config of one run: ``backbone`` at its published settings, ``plugin_kwargs`` on top,
+  then the compute overrides in ``opts`` (epochs, batch_size, lr, sizes, max_users)."""
+  if opts["dataset"] not in DATASETS:
+    raise ValueError(f"unknown dataset {opts['dataset']!r}; valid: {sorted(DATASETS)}")
+  b = BACKBONES[backbone]
+  runlocal = bool(opts["runlocal"])
+  max_users = opts.get("max_users") or (RUNLOCAL_USERS if runlocal else None)
+  c = configs.base_config()
+  c.experiment = experiment
+  c.seed = int(opts["seed"])
+  c.tasks = ("next_item",)
+  ds = dict(name=DATASETS[opts["dataset"]][0], example=b["example"],
+            max_len=int(_pick(opts, "max_len", b["max_len"])), dim=int(_pick(opts, "dim", b["dim"])))
+  if max_users:
+    ds["max_users"] = int(max_users)
+  c.dataset = ds
+  c.model.name = b["model"]
+  kwargs = {**b["kwargs"], **dict(plugin_kwargs)}
+  if opts.get("ffn_dim") is not None:
+    kwargs["ffn_dim"] = int(opts["ffn_dim"])
+  c.model.kwargs = kwargs
+  # The losses and full-ranking scores read whole tables, so these are dense (not row-sparse).
+  c.model.full_tables = b["full_tables"]
+  c.embedding.sparse = False
+  c.optimizer = dict(b["optimizer"])
+  if opts.get("lr") is not None:
+    c.optimizer.lr = float(opts["lr"])
+  batch = int(_pick(opts, "batch_size", b["batch_size"]))
+  epochs = int(_pick(opts, "epochs", 2 if runlocal else b["epochs"]))
+  every = int(_pick(opts, "eval_every_epochs", 1 if runlocal else b["eval_every_epochs"]))
+  spe = steps_per_epoch(train_rows(opts["dataset"], b["example"], max_users, ds["max_len"]), batch)
+  c.train.batch_size = batch
+  c.train.num_epochs = epochs
+  c.train.eval_every = spe * max(1, min(every, epochs))
+  c.train.log_every = max(1, min(50, spe))
+  c.train.checkpoint_every = c.train.eval_every * 5
+  c.train.keep_checkpoints = 1
+  c.train.early_stopping = dict(metric=SELECTION_METRIC, mode="max",
+                                patience=int(_pick(opts, "patience", b["patience"])))
+  c.eval.kind = "ranking"
+  c.eval.validation_split = "valid"
+  c.eval.final_splits = ("test",)
+  c.eval.ranking_ks = RANKING_KS
+  c.eval.ranking_groups = ("same_day",)
+  c.eval.batch_size = 1024
+  return c
+
+
+# runlocal sizes per backbone (options not given explicitly): the reference semantic-ID model
+# (d 448, FFN 1024) runs minutes even on 300 users with the unoptimised test compiler.
+RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len=20)}
+
+
+def get_config(arg, *, experiment: str, backbone: str, plugins: Mapping[str, Mapping[str, Any]],
+               defaults: Mapping[str, Any] | None = None):
+  """``get_config(arg)`` of an experiment whose plug-in variants are ``plugins`` (name -> model
+  kwargs on top of the backbone). ``runlocal``: 2 epochs on the first 300 Beauty users (a smaller
+  semantic-ID model)."""
+  opts, extra = args_lib.resolve(arg, {**COMMON_OPTIONS, **dict(defaults or {})})
+  if extra:
+    raise ValueError(f"unknown options {sorted(extra)}")
+  if opts["runlocal"]:
+    given = args_lib.parse_arg(arg) if isinstance(arg, str) or arg is None else dict(arg)
+    opts.update({k: v for k, v in RUNLOCAL_SIZES[backbone].items() if k not in given})
+  if opts["plugin"] not in plugins:
+    raise ValueError(f"unknown plugin {opts['plugin']!r}; valid: {sorted(plugins)}")
+  return build_config(opts, experiment=experiment, backbone=backbone,
+                      plugin_kwargs=plugins[opts["plugin"]])
