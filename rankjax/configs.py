@@ -15,7 +15,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset = ml_collections.ConfigDict({"name": ""})
   c.model = ml_collections.ConfigDict({"name": "", "kwargs": {}, "full_tables": ()})
   c.optimizer = ml_collections.ConfigDict(
-      {"name": "adam", "lr": 1e-3, "grad_clip_norm": 0.0, "kwargs": {}})
+      {"name": "adam", "lr": 1e-3, "schedule": "constant", "warmup_steps": 0,
+       "grad_clip_norm": 0.0, "kwargs": {}})
   # Row-wise sparse updates for tables with >= sparse_min_rows rows; row sharding over the mesh's
   # model axis for tables with >= shard_min_rows rows.
   c.embedding = ml_collections.ConfigDict(

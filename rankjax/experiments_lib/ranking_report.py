@@ -134,7 +134,8 @@ def curve_plot(results: Sequence[Mapping[str, Any]], path, *, title: str,
             if any(r.get("curve") for runs in rows.values() for r in runs)]
   if not groups:
     return False
-  fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
+  fig, axes = plt.subplots(1, len(groups), figsize=(max(7.0, 5.5 * len(groups)), 4.4),
+                           squeeze=False)
   for ax, (setting, rows) in zip(axes.flat, groups):
     for i, (plugin, runs) in enumerate(rows.items()):
       for j, r in enumerate(runs):
@@ -146,7 +147,7 @@ def curve_plot(results: Sequence[Mapping[str, Any]], path, *, title: str,
     ax.title.set_fontsize(8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-  fig.suptitle(title)
+  fig.suptitle(title, fontsize=10, wrap=True)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

@@ -146,14 +146,14 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
 
 # runlocal sizes per backbone (options not given explicitly): the reference semantic-ID model
 # (d 448, FFN 1024) runs minutes even on 300 users with the unoptimised test compiler.
-RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len=20)}
+RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len=20, epochs=1)}
 
 
 def get_config(arg, *, experiment: str, backbone: str, plugins: Mapping[str, Mapping[str, Any]],
                defaults: Mapping[str, Any] | None = None):
   """``get_config(arg)`` of an experiment whose plug-in variants are ``plugins`` (name -> model
-  kwargs on top of the backbone). ``runlocal``: 2 epochs on the first 300 Beauty users (a smaller
-  semantic-ID model)."""
+  kwargs on top of the backbone). ``runlocal``: the first 300 Beauty users for 2 epochs (the
+  semantic-ID model: smaller and 1 epoch)."""
   opts, extra = args_lib.resolve(arg, {**COMMON_OPTIONS, **dict(defaults or {})})
   if extra:
     raise ValueError(f"unknown options {sorted(extra)}")

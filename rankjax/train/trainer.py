@@ -38,14 +38,34 @@ class NonFiniteLossError(FloatingPointError):
   pass
 
 
-def _dense_optimizer(cfg) -> optax.GradientTransformation:
+def learning_rate(cfg, total_steps: int):
+  """A float, or an optax schedule for ``optimizer.schedule``: ``constant`` (default), ``cosine``
+  (linear warm-up over ``warmup_steps`` then cosine decay to 0 at the last step, as the RPG/FAIR
+  recipes use) or ``linear`` (warm-up then linear decay to 0)."""
+  kind = cfg.get("schedule", "constant")
+  warmup = int(cfg.get("warmup_steps", 0))
+  if kind == "constant" and not warmup:
+    return cfg.lr
+  if kind == "constant":
+    return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, warmup),
+                                 optax.constant_schedule(cfg.lr)], [warmup])
+  if kind == "cosine":
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(total_steps, warmup + 1))
+  if kind == "linear":
+    return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, warmup),
+                                 optax.linear_schedule(cfg.lr, 0.0, max(total_steps - warmup, 1))],
+                                [warmup])
+  raise ValueError(f"config optimizer.schedule: {kind!r} is not one of constant, cosine, linear")
+
+
+def _dense_optimizer(cfg, total_steps: int = 0) -> optax.GradientTransformation:
   name = cfg.name
   makers = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd, "adagrad": optax.adagrad,
             "rmsprop": optax.rmsprop}
   if name not in makers:
     raise ValueError(f"config optimizer.name: unknown optimizer {name!r}; valid: {sorted(makers)}")
   kwargs = dict(cfg.get("kwargs", {}))
-  tx = makers[name](cfg.lr, **kwargs)
+  tx = makers[name](learning_rate(cfg, total_steps), **kwargs)
   if cfg.get("grad_clip_norm", 0.0):
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
   return tx
@@ -76,7 +96,8 @@ def _mto_method(config):
 
 
 def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1,
-                  max_epochs: int = 1, constant_tables=None) -> learner_lib.Learner:
+                  max_epochs: int = 1, constant_tables=None,
+                  total_steps: int = 0) -> learner_lib.Learner:
   model_cls = model_registry.get(config.model.name)
   model = model_cls(spec=spec, tasks=tuple(config.tasks), **dict(config.model.get("kwargs", {})))
   tables = spec.tables()
@@ -98,7 +119,7 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
     except ValueError as e:
       raise ValueError(f"config embedding.optimizer: {e}") from None
   return learner_lib.Learner(
-      spec=spec, model=model, tasks=tuple(config.tasks), tx=_dense_optimizer(config.optimizer),
+      spec=spec, model=model, tasks=tuple(config.tasks), tx=_dense_optimizer(config.optimizer, total_steps or steps_per_epoch * max_epochs),
       sparse_opt=sparse_opt, sparse_tables=sparse_tables, mesh=mesh, sharded_tables=sharded,
       mto=_mto_method(config), loss_types=dict(config.get("loss_types", {})),
       full_tables=full, row_multiple=model_axis,
@@ -175,7 +196,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   train_src = train_source(dataset, global_batch, config.seed)
   total = config.train.num_steps or config.train.num_epochs * train_src.steps_per_epoch
   learner = build_learner(config, dataset.spec, mesh, steps_per_epoch=train_src.steps_per_epoch,
-                          max_epochs=-(-total // train_src.steps_per_epoch) + 1,
+                          max_epochs=-(-total // train_src.steps_per_epoch) + 1, total_steps=total,
                           constant_tables=dataset.info.get("constant_tables"))
   probe = train_src.batch(0)
   probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train")
@@ -221,7 +242,9 @@ class StepRunner:
     # Fault injection for the kill-and-resume test: SIGKILL this process right after that step.
     self.kill_at = int(os.environ.get("RANKJAX_FAULT_SIGKILL_AT_STEP", "0"))
     self.bar = tqdm(total=total_steps, initial=int(s.state.step), desc=s.config.get("experiment", "train"),
-                    unit="step", dynamic_ncols=True, disable=jax.process_index() != 0,
+                    unit="step", dynamic_ncols=True,
+                    # None: tqdm decides (off without a terminal, or with TQDM_DISABLE=1).
+                    disable=True if jax.process_index() != 0 else None,
                     mininterval=1.0)
 
   def _check_finite(self):

@@ -126,3 +126,19 @@ def test_out_of_vocabulary_id_fails_before_the_device_step(tmp_path):
   c.train.eval_every = 1000
   with pytest.raises(F.BatchError, match=r"bad/train: feature 'u' has id 10 .*vocabulary size 10"):
     trainer.train_offline(c, str(tmp_path), dataset=ds)
+
+
+def test_learning_rate_schedules():
+  c = _config()
+  c.optimizer.lr, c.optimizer.warmup_steps = 1.0, 10
+  c.optimizer.schedule = "cosine"
+  lr = trainer.learning_rate(c.optimizer, 110)
+  np.testing.assert_allclose([lr(0), lr(5), lr(10), lr(60), lr(110)], [0, 0.5, 1, 0.5, 0], atol=1e-6)
+  c.optimizer.schedule = "linear"
+  lr = trainer.learning_rate(c.optimizer, 110)
+  np.testing.assert_allclose([lr(5), lr(60), lr(110)], [0.5, 0.5, 0], atol=1e-6)
+  c.optimizer.schedule, c.optimizer.warmup_steps = "constant", 0
+  assert trainer.learning_rate(c.optimizer, 110) == 1.0
+  c.optimizer.schedule = "exp"
+  with pytest.raises(ValueError, match="optimizer.schedule"):
+    trainer.learning_rate(c.optimizer, 110)

@@ -1,0 +1,39 @@
+r"""FAIR-A, an approximation of FAIR (Xiao et al., arXiv 2512.11254; seq_fair.md): focused
+(differential) attention plus noise-robustness and InfoNCE objectives on the RPG-style semantic-ID
+backbone ("RPG-lite": LETTER 4 codes + dedup code, M = 5, substitute SIDs).
+
+  python -m rankjax.main --config=experiments/fair/config.py:runlocal --workdir=/tmp/fair_smoke
+  python -m rankjax.main --config=experiments/fair/config.py:dataset=beauty,plugin=fair,seed=2024 \
+      --workdir=/tmp/fair_beauty
+
+Options: dataset (beauty only: no semantic IDs ship for Toys), plugin (baseline = RPG-lite;
+focused = focused attention only; fair = full FAIR-A: focused attention, w_rob = w_mi = 0.1), seed,
+and the compute overrides of rankjax/experiments_lib/seq.py (epochs, lr, dim, ffn_dim, max_len...).
+``runlocal``: 1 epoch on 300 users with d 64, FFN 128, L 20 (seq.RUNLOCAL_SIZES; seq_fair.md 7.10).
+"""
+from rankjax.experiments_lib import seq
+
+BACKBONE = "semantic_id"
+# seq_fair.md 2 and 4 defaults: H_f = 2 focused heads (each map keeps RPG's head width), lambda_init
+# schedule "diff", token_replace noise rho = 0.1 with the symmetric-KL distance, InfoNCE between
+# context and target at tau 0.1 over all supervised positions.
+_FOCUSED = dict(attention="focused", focused_heads=2, lambda_schedule="diff")
+PLUGINS = {
+    "baseline": dict(attention="standard"),
+    "focused": _FOCUSED,
+    "fair": dict(_FOCUSED, w_rob=0.1, w_mi=0.1, noise_type="token_replace", noise_rate=0.1,
+                 rob_distance="pred_sym_kl", mi_temperature=0.1, mi_positions="all"),
+}
+BASELINE = "baseline"
+LABELS = {"baseline": "RPG-lite (substitute SIDs)", "focused": "+ focused attention",
+          "fair": "FAIR-A (approximation)"}
+
+
+def get_config(arg=""):
+  return seq.get_config(arg, experiment="fair", backbone=BACKBONE, plugins=PLUGINS,
+                        defaults=dict(plugin="fair"))
+
+
+def sweep():
+  # Toys has no semantic IDs here (seq_data.md 5): the Beauty grid only.
+  return [dict(dataset="beauty", plugin=p) for p in ("baseline", "fair")]

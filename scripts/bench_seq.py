@@ -1,0 +1,116 @@
+"""SASRec speed on Amazon Beauty: training examples/s and full-ranking evaluation users/s.
+
+Shapes are RecBole's SASRec defaults as the issue fixes them: hidden 64, 2 blocks, 1 head, max
+length 50, batch 256, BCE with one sampled negative per position. One "example" is one user
+sequence (a training row of [50] items), which is also what RecBole's batch size counts.
+Evaluation scores every item for every Beauty user (22,363 users x 12,101 items, history masked)
+and computes the ranks on device.
+
+    python scripts/bench_seq.py [--steps=200] [--recbole_examples_per_sec=X]
+
+With ``--recbole_examples_per_sec`` (from ``scripts/bench_recbole_sasrec.py``, run on the same
+machine) it also prints the ratio. The last line is ``sasrec_train_examples_per_sec: X``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import jax
+import numpy as np
+
+from rankjax import configs
+from rankjax.data import features as F
+from rankjax.data import registry
+from rankjax.train import trainer
+
+_STEPS = flags.DEFINE_integer("steps", 200, "Timed training steps (after 5 warm-up steps).")
+_BATCH = flags.DEFINE_integer("batch_size", 256, "Training batch (users per step).")
+_EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", 1024, "Users scored per evaluation step.")
+_MAX_USERS = flags.DEFINE_integer("max_users", 0, "Use only the first users (0: all; for smoke tests).")
+_RECBOLE = flags.DEFINE_float("recbole_examples_per_sec", 0.0,
+                              "RecBole SASRec training examples/s on this machine (prints the ratio).")
+_WARMUP = 5
+
+
+def bench_config(batch_size: int, eval_batch_size: int, max_users: int = 0):
+  c = configs.base_config()
+  c.experiment = "bench_seq"
+  c.tasks = ("next_item",)
+  c.dataset = dict(name="amazon_beauty", example="sasrec", max_len=50, dim=64, time=False)
+  if max_users:
+    c.dataset.max_users = max_users
+  c.model.name = "sasrec"
+  c.model.kwargs = dict(num_blocks=2, num_heads=1)
+  c.model.full_tables = ("item",)
+  c.embedding.sparse = False
+  c.optimizer.kwargs = dict(b1=0.9, b2=0.98)
+  c.train.batch_size = batch_size
+  c.eval.kind = "ranking"
+  c.eval.batch_size = eval_batch_size
+  return c
+
+
+def time_training(s: trainer.Setup, src, steps: int) -> float:
+  """Examples/s of the jitted train step fed by the real input pipeline (negatives sampled on the
+  host each step, as in training)."""
+  spec = s.dataset.spec
+  make = lambda k: s.put(F.validate_batch(spec, src.batch(k), source="bench"))
+  for k in range(_WARMUP):
+    s.state, m = s.train_step(s.state, make(k))
+  jax.block_until_ready(m["loss"])
+  t0 = time.perf_counter()
+  for k in range(_WARMUP, _WARMUP + steps):
+    s.state, m = s.train_step(s.state, make(k))
+  jax.block_until_ready(m["loss"])
+  return steps * src.batch_size / (time.perf_counter() - t0)
+
+
+def time_evaluation(s: trainer.Setup) -> tuple[float, dict]:
+  """Users/s of one full-ranking pass over the test split (after a compile pass)."""
+  split = s.dataset.splits["test"]
+  trainer.evaluate(s, split, "test")
+  t0 = time.perf_counter()
+  metrics = trainer.evaluate(s, split, "test")
+  return len(split["target"]) / (time.perf_counter() - t0), metrics
+
+
+def main(_):
+  config = bench_config(_BATCH.value, _EVAL_BATCH.value, _MAX_USERS.value)
+  t0 = time.perf_counter()
+  dataset = registry.load(config.dataset)
+  load_s = time.perf_counter() - t0
+  with tempfile.TemporaryDirectory() as workdir:
+    s = trainer.setup(config, workdir, dataset)
+    src = trainer.train_source(dataset, config.train.batch_size, config.seed)
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(s.state.params))
+    train_eps = time_training(s, src, _STEPS.value)
+    users_per_sec, metrics = time_evaluation(s)
+    s.checkpointer.close()
+    s.best.close()
+    s.writer.close()
+  users = len(dataset.splits["test"]["target"])
+  print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, "
+        f"cpu cores: {os.cpu_count()}")
+  print(f"data: {dataset.name}, {users} users, {dataset.info['num_items']} items "
+        f"(load {load_s:.1f} s); params: {n_params:,}")
+  print(f"train: batch {config.train.batch_size}, {_STEPS.value} steps, "
+        f"one epoch = {src.steps_per_epoch} steps = "
+        f"{src.steps_per_epoch * config.train.batch_size / train_eps:.1f} s")
+  print(f"eval: full ranking over {dataset.info['num_items']} items, {users} users, "
+        f"{users / users_per_sec:.2f} s per pass (NDCG@10 untrained "
+        f"{metrics.get('NDCG@10', float('nan')):.5f})")
+  print(f"sasrec_eval_users_per_sec: {users_per_sec:.1f}")
+  if _RECBOLE.value > 0:
+    print(f"recbole_sasrec_train_examples_per_sec: {_RECBOLE.value:.1f}")
+    print(f"speedup_over_recbole: {train_eps / _RECBOLE.value:.2f}")
+  print(f"sasrec_train_examples_per_sec: {train_eps:.1f}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,126 @@
+r"""Sweep driver of the sequential experiments (experiments/rote, cape, fair): trains every selected
+run in this one process, writes experiments/<paper>/results/<run>.json (metrics plus the small
+validation NDCG@10 curve), then table.md and curves.png.
+
+  python scripts/sweep_seq.py                                       # every paper's default grid
+  python scripts/sweep_seq.py --papers=rote --datasets=beauty --seeds=2024,2025,2026 \
+      --set=epochs=6,batch_size=128,eval_every_epochs=1
+  python scripts/sweep_seq.py --papers=rote,fair --report_only      # tables and plots only
+
+The default grid of each paper is ``sweep()`` in experiments/<paper>/config.py (backbone vs
+backbone + plug-in); the flags filter it. A run whose JSON exists is skipped, so rerunning a killed
+command resumes it. ``--set`` options become part of the run and of its file name, so capped runs
+never mix with full-protocol runs in a table row. Workdirs (checkpoints, metrics.jsonl, plot.png)
+stay under workdirs/sweep_seq/ (git-ignored).
+"""
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from absl import app
+from absl import flags
+from absl import logging
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from rankjax.experiments_lib import args as args_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from rankjax.experiments_lib import ranking_report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from rankjax.experiments_lib import seq  # pylint: disable=g-import-not-at-top,wrong-import-position
+from rankjax.experiments_lib import sweep  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+PAPERS = ("rote", "cape", "fair")
+TITLES = {"rote": "RoTE: SASRec vs RoTE-SASRec",
+          "cape": "CAPE (sequential extension): SASRec vs SASRec + CAPE",
+          "fair": "FAIR-A (approximation of arXiv 2512.11254): RPG-lite vs FAIR-A"}
+_PAPERS = flags.DEFINE_list("papers", list(PAPERS), "Experiments to sweep.")
+_DATASETS = flags.DEFINE_list("datasets", [], "Keep only these datasets (beauty, toys).")
+_PLUGINS = flags.DEFINE_list("plugins", [], "Keep only these plug-ins (default: the grid's).")
+_SEEDS = flags.DEFINE_list("seeds", ["2024", "2025", "2026"], "Seeds of every run.")
+_SET = flags.DEFINE_list("set", [], "key=value options added to every run, e.g. epochs=6.")
+_RESULTS_ROOT = flags.DEFINE_string("results_root", str(REPO / "experiments"),
+                                    "Results go to <results_root>/<paper>/results/.")
+_WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO / "workdirs" / "sweep_seq"),
+                                    "Per-run workdirs (kept: the curves are read from them).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs and exit.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rebuild table.md and curves.png.")
+_JAX_CACHE = flags.DEFINE_string("jax_cache", str(REPO / "workdirs" / "jax_cache"),
+                                 "Persistent XLA compilation cache ('' disables).")
+
+
+def select(cells, module):
+  """The grid cells kept by --datasets/--plugins (the plug-in filter may add non-default cells)."""
+  out = []
+  for cell in cells:
+    if _DATASETS.value and cell.get("dataset") not in _DATASETS.value:
+      continue
+    out.append(cell)
+  if _PLUGINS.value:
+    datasets = list(dict.fromkeys(c["dataset"] for c in out))
+    unknown = set(_PLUGINS.value) - set(module.PLUGINS)
+    if unknown:
+      raise app.UsageError(f"unknown plugins {sorted(unknown)}; valid: {sorted(module.PLUGINS)}")
+    out = [dict(dataset=d, plugin=p) for d in datasets for p in _PLUGINS.value]
+  return out
+
+
+def add_curves(paths, workdir_root: Path, paper: str, get_config) -> None:
+  """Stores each run's validation curve and steps per epoch in its JSON (once), so tables and
+  plots can be rebuilt without the workdirs."""
+  for path in paths:
+    if not path.exists():
+      continue
+    res = json.loads(path.read_text())
+    if res.get("curve"):
+      continue
+    res["curve"] = ranking_report.validation_curve(workdir_root / paper / path.stem)
+    res["steps_per_epoch"] = seq.config_steps_per_epoch(get_config(res["arg"]))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  os.environ.setdefault("TQDM_DISABLE", "1")
+  if _JAX_CACHE.value and not _REPORT_ONLY.value:
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.config.update("jax_compilation_cache_dir", _JAX_CACHE.value)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  extra = tuple(args_lib.parse_arg(",".join(_SET.value)).items())
+  sel = sweep.Selection(seeds=tuple(int(s) for s in _SEEDS.value), extra=extra)
+  for paper in _PAPERS.value:
+    if paper not in PAPERS:
+      raise app.UsageError(f"unknown paper {paper!r}; valid: {list(PAPERS)}")
+    module = sweep.load_module(REPO / "experiments" / paper / "config.py")
+    results_dir = Path(_RESULTS_ROOT.value) / paper / "results"
+    runs = sweep.expand(select(module.sweep(), module), sel)
+    if _DRY_RUN.value:
+      for r in runs:
+        done = "done" if sweep.result_path(results_dir, r).exists() else "todo"
+        print(f"{paper} {done} {args_lib.format_arg(r)}")
+      continue
+    workdir_root = Path(_WORKDIR_ROOT.value)
+    if not _REPORT_ONLY.value:
+      t0 = time.time()
+
+      def log(msg, paper=paper):
+        print(msg, flush=True)
+        # Store the curve as soon as a run finishes, so a killed sweep loses nothing.
+        add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
+
+      sweep.run_grid(runs, paper=paper, get_config=module.get_config, results_dir=results_dir,
+                     workdir_root=workdir_root, keep_workdirs=True, log=log)
+      print(f"[{paper}] sweep took {time.time() - t0:.0f} s", flush=True)
+    add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
+    out = ranking_report.write(results_dir, title=TITLES[paper], baseline=module.BASELINE,
+                               labels=getattr(module, "LABELS", None))
+    for k, v in out.items():
+      print(f"[{paper}] {k}: {v}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,98 @@
+"""The sequential experiments (experiments/rote, cape, fair): each runlocal config trains end to end
+on a 300-user slice of Beauty with full-ranking evaluation, options are validated, and the ranking
+report builds its table and learning-curve plot from run JSONs."""
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rankjax.experiments_lib import ranking_report
+from rankjax.experiments_lib import seq
+from rankjax.experiments_lib import sweep
+from rankjax.train import trainer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shared() -> Path:
+  root = Path(os.environ.get("RANKJAX_SHARED", "../shared")).expanduser()
+  return root if root.is_absolute() else (REPO / root).resolve()
+
+
+def _experiment(name):
+  return sweep.load_module(REPO / "experiments" / name / "config.py")
+
+
+def _need(folder: str):
+  path = _shared() / "data" / folder
+  if not path.is_dir():
+    pytest.skip(f"shared data {path} is absent (set RANKJAX_SHARED to the shared root)")
+
+
+@pytest.mark.parametrize("name,plugin", [("rote", "rote"), ("cape", "cape"), ("fair", "fair")])
+def test_runlocal_trains_end_to_end(name, plugin, tmp_path):
+  _need("amazon_beauty_5core_time")
+  if name == "fair":
+    _need("amazon_beauty_semantic_ids_letter")
+  config = _experiment(name).get_config("runlocal")
+  assert config.model.kwargs.to_dict().items() >= _experiment(name).PLUGINS[plugin].items()
+  results = trainer.train_offline(config, str(tmp_path / "run"))
+  m = results["metrics"]
+  for split in ("valid", "test"):
+    for k in ("NDCG@10", "Recall@10", "NDCG@10[same_day=1]"):
+      assert 0.0 <= m[f"{split}/{k}"] <= 1.0, (split, k, m)
+  curve = ranking_report.validation_curve(tmp_path / "run")
+  assert [s for s, _ in curve] == [config.train.eval_every * (i + 1) for i in range(len(curve))]
+  assert len(curve) == config.train.num_epochs
+
+
+def test_configs_follow_the_published_settings():
+  rote = _experiment("rote").get_config("dataset=beauty,plugin=baseline,seed=2025")
+  assert (rote.train.batch_size, rote.train.num_epochs, rote.optimizer.lr) == (512, 1000, 1e-3)
+  assert rote.train.eval_every == 20 * math.ceil(22_363 / 512)  # every 20 epochs (44 steps each)
+  assert rote.model.kwargs.position == "learned" and rote.seed == 2025
+  assert _experiment("rote").get_config("plugin=rote").model.kwargs.position == "rote"
+  capped = _experiment("rote").get_config("dataset=toys,epochs=6,batch_size=128,eval_every_epochs=1")
+  assert capped.train.eval_every == math.ceil(19_412 / 128) and capped.dataset.name == "amazon_toys"
+  small = _experiment("fair").get_config("runlocal")
+  assert (small.dataset.dim, small.model.kwargs.ffn_dim, small.train.num_epochs) == (64, 128, 1)
+  assert _experiment("fair").get_config("runlocal,dim=32").dataset.dim == 32
+  fair = _experiment("fair").get_config("plugin=fair")
+  assert fair.model.kwargs.attention == "focused" and fair.model.kwargs.w_rob == 0.1
+  assert fair.optimizer.name == "adamw" and fair.train.early_stopping.patience == 20
+  for name in ("rote", "cape", "fair"):
+    c = _experiment(name).get_config("")
+    assert c.train.early_stopping.metric == "NDCG@10" and c.eval.kind == "ranking"
+
+
+@pytest.mark.parametrize("arg,match", [("plugin=rotee", "unknown plugin"),
+                                       ("dataset=sports", "unknown dataset"),
+                                       ("epoch=3", "unknown config option")])
+def test_bad_options_list_the_valid_ones(arg, match):
+  with pytest.raises(ValueError, match=match):
+    _experiment("rote").get_config(arg)
+
+
+def _fake(plugin, seed, ndcg, steps=40):
+  metrics = {f"test/{k}": ndcg for k in ranking_report.METRICS}
+  metrics.update({"test/NDCG@10[same_day=1]": ndcg, "test/NDCG@10[same_day=0]": ndcg,
+                  "valid/NDCG@10": ndcg})
+  return {"options": {"dataset": "beauty", "plugin": plugin, "epochs": 4, "seed": seed},
+          "metrics": metrics, "steps": steps, "wall_s": 100.0, "steps_per_epoch": 10,
+          "curve": [[10 * (i + 1), ndcg * (i + 1) / 4] for i in range(4)]}
+
+
+def test_report_table_and_curves(tmp_path):
+  runs = [_fake("baseline", s, v) for s, v in ((1, 0.030), (2, 0.032))]
+  runs += [_fake("rote", s, v) for s, v in ((1, 0.033), (2, 0.031))]
+  text = ranking_report.markdown(runs, title="t", baseline="baseline")
+  row = next(l for l in text.splitlines() if l.startswith("| rote"))
+  assert "0.0320 ± 0.0014" in row  # mean ± sample std over the two seeds
+  assert "+3.2% (1/2 seeds)" in row  # 0.032 / 0.031 - 1, wins paired by seed
+  assert "4 / 4.0" in row  # epochs trained / best
+  assert ranking_report.curve_plot(runs, tmp_path / "c.png", title="t")
+  assert (tmp_path / "c.png").stat().st_size > 0
+  np.testing.assert_allclose(ranking_report.best_epoch(runs[0]), 4.0)
+  assert seq.steps_per_epoch(22_363, 512) == 44
