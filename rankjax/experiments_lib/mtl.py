@@ -276,7 +276,9 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   steps = math.ceil(data["train_rows"] / batch) if data["train_rows"] else ALIEXPRESS_EVAL_EVERY
   c.train.eval_every = steps  # once per epoch: early stopping counts epochs
   c.train.log_every = max(1, min(50, steps))
-  c.train.checkpoint_every = 0  # a sweep run is short; the best checkpoint is kept anyway
+  # Sweep runs are minutes long (the best checkpoint is kept anyway); AliExpress runs take hours,
+  # so they checkpoint at every evaluation and a rerun resumes.
+  c.train.checkpoint_every = steps if family == "aliexpress" else 0
   c.train.keep_checkpoints = 1
   if data["loss"] == "mse":
     c.eval.metrics = ("mse",)

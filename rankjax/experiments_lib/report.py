@@ -209,7 +209,7 @@ def pareto_plot(results: Sequence[Mapping[str, Any]], path, title: str = "") -> 
   for ax in list(axes.flat)[len(groups):]:
     ax.axis("off")
   fig.suptitle(title or "Per-task test metric (mean ± std over seeds); dashed: Pareto front")
-  fig.tight_layout()
+  fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the suptitle
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return True

@@ -55,10 +55,13 @@ class ExpertStack(nn.Module):
   activation: str = "relu"
   norm: str = "none"
   dropout: float = 0.0
+  kernel_init: str = "lecun_normal"
+  bn_momentum: float = 0.99
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool = False) -> jnp.ndarray:
     outs = [MLP(tuple(self.features), activation=self.activation, norm=self.norm,
+                kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
                 dropout=self.dropout, name=f"expert_{k}")(x, train=train)
             for k in range(self.num_experts)]
     return jnp.stack(outs, axis=1)
@@ -70,11 +73,14 @@ class Tower(nn.Module):
   activation: str = "relu"
   norm: str = "none"
   dropout: float = 0.0
+  kernel_init: str = "lecun_normal"
+  bn_momentum: float = 0.99
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool = False) -> jnp.ndarray:
     if self.features:
       x = MLP(tuple(self.features), activation=self.activation, norm=self.norm,
+              kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
               dropout=self.dropout, name="mlp")(x, train=train)
     return nn.Dense(1, name="head")(x)[..., 0]
 
@@ -98,6 +104,8 @@ class ExtractionLayer(nn.Module):
   activation: str = "relu"
   norm: str = "none"
   dropout: float = 0.0
+  kernel_init: str = "lecun_normal"
+  bn_momentum: float = 0.99
   gate_init_std: float | None = None
   last: bool = False
 
@@ -109,7 +117,8 @@ class ExtractionLayer(nn.Module):
                        f"{tuple(self.task_names)}")
     experts = lambda n, name: ExpertStack(
         num_experts=n, features=tuple(self.features), activation=self.activation,
-        norm=self.norm, dropout=self.dropout, name=name)
+        norm=self.norm, dropout=self.dropout, kernel_init=self.kernel_init,
+        bn_momentum=self.bn_momentum, name=name)
     shared = experts(self.num_shared, "shared_experts")(shared_input, train=train)
     specific = [experts(self.num_specific, f"experts_{t}")(x, train=train)
                 for t, x in zip(self.task_names, task_inputs)]

@@ -171,6 +171,8 @@ class _MultiTask(nn.Module):
   activation: str = "relu"
   norm: str = "batch"
   dropout: float = 0.2
+  kernel_init: str = "lecun_normal"   # "he_normal" for the mtl_data.md 3.3 reference
+  bn_momentum: float = 0.99           # MTReclib uses 0.9
   # > 0: the dense features go through one Linear(dense_width -> dense_projection) (AliExpress's
   # 17th "field"); 0 feeds them raw.
   dense_projection: int = 0
@@ -193,10 +195,12 @@ class _MultiTask(nn.Module):
 
   def _mlp(self, features: Sequence[int], name: str) -> MLP:
     return MLP(tuple(features), activation=self.activation, norm=self.norm, dropout=self.dropout,
+               kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
                name=name)
 
   def _tower(self, name: str) -> X.Tower:
     return X.Tower(tuple(self.tower_hidden), activation=self.activation, norm=self.norm,
+                   kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
                    dropout=self.dropout, name=name)
 
   def _tower_logits(self, feats: Sequence[jnp.ndarray], train: bool) -> dict[str, jnp.ndarray]:
@@ -248,7 +252,8 @@ class _MixtureOfExperts(_MultiTask):
     if self.bottom_hidden:
       h = self._mlp(self.bottom_hidden, "bottom")(h, train=train)
     e = X.ExpertStack(self.num_experts, tuple(self.expert_hidden), activation=self.activation,
-                      norm=self.norm, dropout=self.dropout, name="experts")(h, train=train)
+                      norm=self.norm, dropout=self.dropout, kernel_init=self.kernel_init,
+                      bn_momentum=self.bn_momentum, name="experts")(h, train=train)
     return [X.mix(X.Gate(self.num_experts, self.gate_init_std, name=n)(h), e) for n in gate_names]
 
 
@@ -298,6 +303,7 @@ class PLE(_MultiTask):
           tuple(self.tasks), num_shared=self.num_shared_experts,
           num_specific=self.num_task_experts, features=tuple(widths),
           activation=self.activation, norm=self.norm, dropout=self.dropout,
+          kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
           gate_init_std=self.gate_init_std, last=l == n_layers - 1,
           name=f"cgc_{l}")(task_in, shared_in, train=train)
     return {"logits": self._tower_logits(task_in, train)}
