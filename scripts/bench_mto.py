@@ -163,8 +163,8 @@ def _profile_updates(runner_pub, runner_pcgrad) -> None:
       out = grads_fn(trainable)
     jax.block_until_ready(out)
     pt = (time.perf_counter() - t0) / _STEPS.value
-    print(f"profile {runner.label:>12}: update alone {upd * 1e3:8.2f} ms   per-task grads (vjp+vmap, "
-          f"dense tree) {pt * 1e3:8.2f} ms")
+    print(f"profile {runner.label:>12}: update alone {upd * 1e3:8.2f} ms   per-task grads "
+          f"({_PER_TASK.value}, dense tree) {pt * 1e3:8.2f} ms")
 
 
 def main(argv):
