@@ -11,14 +11,12 @@ it. A run whose JSON exists is skipped, so rerunning a killed command resumes it
 options become part of the run (and of its file name), so e.g. epoch-capped runs never mix with
 full-protocol runs in a table row.
 """
-import os
 import sys
 import time
 from pathlib import Path
 
 from absl import app
 from absl import flags
-from absl import logging
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -56,12 +54,7 @@ def _selection() -> sweep.Selection:
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  os.environ.setdefault("TQDM_DISABLE", "1")
-  if _JAX_CACHE.value and not _REPORT_ONLY.value:
-    import jax  # pylint: disable=g-import-not-at-top
-    jax.config.update("jax_compilation_cache_dir", _JAX_CACHE.value)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  sweep.prepare_process(_JAX_CACHE.value, compile_cache=not _REPORT_ONLY.value)
   sel = _selection()
   for paper in _PAPERS.value:
     if paper not in PAPERS:
@@ -70,9 +63,7 @@ def main(argv):
     results_dir = Path(_RESULTS_ROOT.value) / paper / "results"
     runs = sweep.expand(module.sweep(), sel)
     if _DRY_RUN.value:
-      for r in runs:
-        done = "done" if sweep.result_path(results_dir, r).exists() else "todo"
-        print(f"{paper} {done} {args_lib.format_arg(r)}")
+      sweep.print_plan(paper, runs, results_dir)
       continue
     if not _REPORT_ONLY.value:
       t0 = time.time()

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from absl import app
 from absl import flags
-from absl import logging
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -84,12 +83,7 @@ def add_curves(paths, workdir_root: Path, paper: str, get_config) -> None:
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  os.environ.setdefault("TQDM_DISABLE", "1")
-  if _JAX_CACHE.value and not _REPORT_ONLY.value:
-    import jax  # pylint: disable=g-import-not-at-top
-    jax.config.update("jax_compilation_cache_dir", _JAX_CACHE.value)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  sweep.prepare_process(_JAX_CACHE.value, compile_cache=not _REPORT_ONLY.value)
   extra = tuple(args_lib.parse_arg(",".join(_SET.value)).items())
   sel = sweep.Selection(seeds=tuple(int(s) for s in _SEEDS.value), extra=extra)
   for paper in _PAPERS.value:
@@ -99,9 +93,7 @@ def main(argv):
     results_dir = Path(_RESULTS_ROOT.value) / paper / "results"
     runs = sweep.expand(select(module.sweep(), module), sel)
     if _DRY_RUN.value:
-      for r in runs:
-        done = "done" if sweep.result_path(results_dir, r).exists() else "todo"
-        print(f"{paper} {done} {args_lib.format_arg(r)}")
+      sweep.print_plan(paper, runs, results_dir)
       continue
     workdir_root = Path(_WORKDIR_ROOT.value)
     if not _REPORT_ONLY.value:

@@ -166,3 +166,22 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
 def _headline(metrics: Mapping[str, float]) -> str:
   keys = [k for k in metrics if k.startswith("test/") and k.split("/")[1] in ("auc", "mse")]
   return " ".join(f"{k[5:]}={metrics[k]:.4f}" for k in sorted(keys))
+
+
+def prepare_process(jax_cache: str, compile_cache: bool) -> None:
+  """Quiet logs and progress bars for a sweep; a persistent XLA cache so same-shape runs compile
+  once across processes."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.WARNING)
+  os.environ.setdefault("TQDM_DISABLE", "1")
+  if jax_cache and compile_cache:
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.config.update("jax_compilation_cache_dir", jax_cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def print_plan(paper: str, runs, results_dir) -> None:
+  """One line per run: done (its result JSON exists) or todo."""
+  for r in runs:
+    done = "done" if result_path(results_dir, r).exists() else "todo"
+    print(f"{paper} {done} {args_lib.format_arg(r)}")
