@@ -26,7 +26,8 @@ COMMON_OPTIONS = dict(
     corr=0.9, label_type="regression", num_examples=None,   # synthetic_mmoe
     cos=0.5, noise="scaled",                                  # synthetic_drgrad
     country="NL", manual_dir=None, train_file=None, test_file=None,  # aliexpress
-    epochs=None, batch_size=None, lr=None, patience=None, embed_dim=None)
+    epochs=None, batch_size=None, lr=None, patience=None, embed_dim=None,
+    init=None)  # MLP kernel init, e.g. he_normal (mtl_data.md 3.3); None: the model's default
 
 FAMILIES = ("mmoe_synthetic", "census", "drgrad_synthetic", "aliexpress", "fixture")
 DATASETS = ("census", "synthetic_mmoe", "synthetic_drgrad", "aliexpress", "aliexpress_fixture",
@@ -256,6 +257,8 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
     c.loss_types = {t: "mse" for t in tasks}
   c.model.name = opts["model"]
   c.model.kwargs = model_block(opts["model"], family, tasks)
+  if opts["init"]:
+    c.model.kwargs["kernel_init"] = opts["init"]
   c.mto = method_block(opts["method"], hparams, tasks, opts["model"])
   if family == "aliexpress" and c.mto.name == "pub" and "weight_decay" not in hparams:
     c.mto.kwargs.weight_decay = PROTOCOLS[family][5]  # PUB is the optimiser: it owns the decay
