@@ -21,7 +21,9 @@ def base_config() -> ml_collections.ConfigDict:
   # model axis for tables with >= shard_min_rows rows.
   c.embedding = ml_collections.ConfigDict(
       {"sparse": True, "optimizer": "adagrad", "lr": 0.05, "kwargs": {}, "sparse_min_rows": 0,
-       "shard_min_rows": 1_000_000, "init_stddev": 0.0})  # 0: 1/sqrt(D)
+       "shard_min_rows": 1_000_000,
+       # init "normal": N(0, init_stddev), 0 meaning 1/sqrt(D); "xavier_normal": sqrt(2/(rows+D)).
+       "init": "normal", "init_stddev": 0.0})
   c.mto = ml_collections.ConfigDict({"name": "ew", "kwargs": {}})
   c.mesh = ml_collections.ConfigDict({"data": -1, "model": 1})
   c.train = ml_collections.ConfigDict({

@@ -29,7 +29,8 @@ COMMON_OPTIONS = dict(
     runlocal=False, dataset="beauty", plugin="none", seed=2024,
     epochs=None, batch_size=None, lr=None, patience=None, max_users=None,
     eval_every_epochs=None,   # evaluate every this many epochs (default: the backbone's)
-    dim=None, max_len=None, ffn_dim=None)  # size overrides (semantic-ID runs on a CPU budget)
+    dim=None, max_len=None, ffn_dim=None,  # size overrides (semantic-ID runs on a CPU budget)
+    emb_init=None)  # item-table init (normal | xavier_normal); default: the backbone's
 
 # Option name -> (registered data set, train rows = users (SASRec: one row per user)).
 DATASETS = {"beauty": ("amazon_beauty", 22_363), "toys": ("amazon_toys", 19_412)}
@@ -46,7 +47,9 @@ BACKBONES = {
         example="sasrec", model="sasrec", dim=64, max_len=50,
         kwargs=dict(num_blocks=2, num_heads=1, dropout=0.5, position="learned"),
         optimizer=dict(name="adam", lr=1e-3, grad_clip_norm=0.0, kwargs=dict(b1=0.9, b2=0.98)),
-        batch_size=512, epochs=1000, eval_every_epochs=20, patience=0, full_tables=("item",)),
+        batch_size=512, epochs=1000, eval_every_epochs=20, patience=0, full_tables=("item",),
+        # pmixer applies xavier_normal_ to every weight, the item table included (seq_baselines 2.1).
+        embedding_init="xavier_normal"),
     # seq_baselines.md 5.2/5.4 (RPG), with LETTER 4 + 1 substitute SIDs (M = 5): n_embd 448,
     # 2 layers, 4 heads, n_inner 1024, dropout embd/attn 0.5, AdamW lr 3e-4 wd 0, clip 1.0,
     # batch 256, 150 epochs, patience 20. The cosine/warm-up schedule is not available in the
@@ -120,6 +123,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   # The losses and full-ranking scores read whole tables, so these are dense (not row-sparse).
   c.model.full_tables = b["full_tables"]
   c.embedding.sparse = False
+  c.embedding.init = str(_pick(opts, "emb_init", b.get("embedding_init", "normal")))
   c.optimizer = dict(b["optimizer"])
   if opts.get("lr") is not None:
     c.optimizer.lr = float(opts["lr"])

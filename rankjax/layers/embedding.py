@@ -37,13 +37,28 @@ def padded_rows(num_rows: int, multiple: int) -> int:
   return -(-num_rows // multiple) * multiple
 
 
+TABLE_INITS = ("normal", "xavier_normal")
+
+
 def init_tables(spec: F.FeatureSpec, rng: jax.Array, *, row_multiple: int = 1,
-                stddev: float | None = None, dtype=jnp.float32) -> dict[str, jax.Array]:
-  """Normal(0, stddev) tables, stddev defaulting to 1/sqrt(D); pad rows are zero."""
+                stddev: float | None = None, init: str = "normal",
+                dtype=jnp.float32) -> dict[str, jax.Array]:
+  """Gaussian tables; pad rows are zero.
+
+  ``init="normal"``: N(0, stddev), stddev defaulting to 1/sqrt(D). ``init="xavier_normal"``:
+  std sqrt(2 / (rows + D)) as torch's ``xavier_normal_`` on an [rows, D] weight, which is how
+  SASRec's reference code initialises its item table (seq_baselines.md 2.1); for a 12k-item table
+  that is ten times smaller than 1/sqrt(D), so the learned positions are not drowned out.
+  """
+  if init not in TABLE_INITS:
+    raise ValueError(f"embedding init {init!r} is not one of {TABLE_INITS}")
   tables = {}
   for i, (name, t) in enumerate(sorted(spec.tables().items())):
     rows = padded_rows(t.num_rows, row_multiple)
-    std = stddev if stddev is not None else 1.0 / np.sqrt(t.dim)
+    if init == "xavier_normal":
+      std = float(np.sqrt(2.0 / (t.num_rows + t.dim)))
+    else:
+      std = stddev if stddev is not None else 1.0 / np.sqrt(t.dim)
     w = jax.random.normal(jax.random.fold_in(rng, i), (t.num_rows, t.dim), dtype) * std
     tables[name] = jnp.pad(w, ((0, rows - t.num_rows), (0, 0)))
   return tables

@@ -76,6 +76,7 @@ class Learner:
   full_tables: Sequence[str] = ()
   row_multiple: int = 1
   embedding_stddev: float | None = None
+  embedding_init: str = "normal"  # or "xavier_normal" (layers/embedding.py)
   steps_per_epoch: int = 1
   max_epochs: int = 1
   # Non-trainable tables passed to the model with the full tables (e.g. item -> semantic codes).
@@ -147,7 +148,7 @@ class Learner:
   def init(self, rng: jax.Array, batch: Mapping[str, np.ndarray]) -> TrainState:
     k_emb, k_model, k_drop, k_mto = jax.random.split(rng, 4)
     tables = E.init_tables(self.spec, k_emb, row_multiple=self.row_multiple,
-                           stddev=self.embedding_stddev)
+                           stddev=self.embedding_stddev, init=self.embedding_init)
     batch = {k: jnp.asarray(v) for k, v in batch.items()}
     emb = E.lookup(self.spec, tables, batch)
     kwargs = ({"tables": {**{t: tables[t] for t in self.full_tables}, **self.constant_tables}}

@@ -124,6 +124,7 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
       mto=_mto_method(config), loss_types=dict(config.get("loss_types", {})),
       full_tables=full, row_multiple=model_axis,
       embedding_stddev=emb_cfg.get("init_stddev") or None,
+      embedding_init=emb_cfg.get("init", "normal"),
       steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
       constant_tables=dict(constant_tables or {}), eval_kind=config.eval.get("kind", "pointwise"),
       ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))))

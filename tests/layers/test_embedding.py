@@ -60,6 +60,19 @@ def test_init_tables_pads_rows_to_shard_multiple():
     E.table_partition_specs({"u": jnp.zeros((10, 4))}, min_rows_to_shard=1, model_axis_size=4)
 
 
+def test_init_tables_scales():
+  spec = F.FeatureSpec((F.Feature("u", "sparse", vocab_size=20000, dim=64),))
+  key = jax.random.key(1)
+  normal = np.asarray(E.init_tables(spec, key)["u"])
+  xavier = np.asarray(E.init_tables(spec, key, init="xavier_normal")["u"])
+  np.testing.assert_allclose(normal.std(), 1 / 8, rtol=0.01)
+  np.testing.assert_allclose(xavier.std(), np.sqrt(2 / (20000 + 64)), rtol=0.01)
+  fixed = np.asarray(E.init_tables(spec, key, stddev=0.5)["u"])
+  np.testing.assert_allclose(fixed.std(), 0.5, rtol=0.01)
+  with pytest.raises(ValueError, match="'glorot'"):
+    E.init_tables(spec, key, init="glorot")
+
+
 def test_masked_positions_and_padded_rows_become_sentinels():
   spec = F.FeatureSpec((F.Feature("u", "sparse", vocab_size=4, dim=2, table="t"),
                         F.Feature("seq", "sequence", vocab_size=4, dim=2, max_len=2, table="t")))
