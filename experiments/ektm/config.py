@@ -4,11 +4,15 @@ r"""EKTM-A: an APPROXIMATION of EKTM (arXiv 2605.05730), not the paper's method 
   python -m rankjax.main --config=experiments/ektm/config.py:dataset=aliexpress,country=NL,manual_dir=/data/aliexpress \
       --workdir=/tmp/ektm_nl
 
-Options: dataset (aliexpress | aliexpress_fixture | ali_ccp_fixture), model (ektm, esmm, aitm,
-mmoe, ple), ektm (the EKTM-A ablation: full | no_router | no_transmitter | no_enh | learned),
-method, seed, country, manual_dir, epochs, ... ``runlocal``: EKTM-A on the Ali-CCP fixture.
-The multi-CVR synthetic generator of ektm.md 6.3 does not exist in rankjax.data yet, so the
-synthetic hypotheses of ektm.md 8.7 cannot be run (see README.md).
+  python -m rankjax.main --config=experiments/ektm/config.py:dataset=synthetic_ektm,pattern=parallel,rho=0.8 \
+      --workdir=/tmp/ektm_par
+
+Options: dataset (synthetic_ektm | aliexpress | aliexpress_fixture | ali_ccp_fixture), model
+(ektm, esmm, aitm, mmoe, ple), ektm (the EKTM-A ablation: full | no_router | no_transmitter |
+no_enh | learned), method, seed, country, manual_dir, epochs, ... For synthetic_ektm (the
+multi-CVR generator of ektm.md 6.3, rankjax.data.synthetic): pattern (sequential: click -> cvr1
+-> cvr2 -> cvr3 | parallel: cvr1..3 all below the click), rho (CVR direction sharing, 0.8),
+num_examples (500000); AITM needs pattern=sequential. ``runlocal``: EKTM-A on the Ali-CCP fixture.
 """
 from rankjax.experiments_lib import mtl
 
@@ -24,6 +28,9 @@ DEFAULTS = dict(dataset="aliexpress", model="ektm", method="ew", ektm="full",
                 runlocal_options=dict(dataset="ali_ccp_fixture", model="ektm", method="ew"))
 MODELS = ("ektm", "esmm", "aitm", "mmoe", "ple")
 COUNTRIES = ("NL", "ES", "FR", "US")
+# ektm.md 8.7: K = 3, both patterns, rho in {0, 0.8}; AITM only along the sequential chain.
+PATTERNS = ("sequential", "parallel")
+RHOS = (0.0, 0.8)
 
 
 def get_config(arg=""):
@@ -36,8 +43,15 @@ def get_config(arg=""):
   return c
 
 
+def synthetic_cells():
+  return [dict(dataset="synthetic_ektm", pattern=p, rho=r, model=m, method="ew")
+          for p in PATTERNS for r in RHOS for m in MODELS
+          if not (m == "aitm" and p != "sequential")]
+
+
 def sweep():
-  cells = []
+  # The synthetic cells first: they always run, and grids are ordered by dataset.
+  cells = synthetic_cells()
   for cc in COUNTRIES:
     cells += [dict(dataset="aliexpress", country=cc, model=m, method="ew") for m in MODELS]
     cells += [dict(dataset="aliexpress", country=cc, model="ektm", method="ew", ektm=a)

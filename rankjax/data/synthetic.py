@@ -26,6 +26,13 @@ Dataset config keys (``config.dataset``; unknown keys are an error, to catch mis
   sparse_vocab_size=20, sparse_embed_dim=8.
   Features: ``sparse_1`` .. ``sparse_6`` (buckets of the raw sparse values) and ``dense``
   (width num_dense, standardised). Labels: ``label1``, ``label2``.
+
+``synthetic_ektm`` (``ektm.md`` 6.3: a CTR -> CVR_1..K cascade for EKTM-A)
+  num_examples=500000, num_features=64, num_cvr_tasks=3, rho=0.8, parents=(0, 1, 2) (sequential;
+  (0, 0, 0) is the parallel pattern), cvr_rates=(0.2, 0.1, 0.03), ctr_rate=0.05,
+  num_sinusoids=5, seed=0, validation_fraction=0.1, test_fraction=0.1.
+  Features: ``dense`` (width num_features). Labels: ``click``, ``cvr1`` .. ``cvr<K>``; each is the
+  entire-space label (1 only where its parent is 1), as ESMM-style models and EKTM-A expect.
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ from numpy.polynomial import hermite_e
 
 from rankjax.data import features as F
 from rankjax.data import registry
+from rankjax.metrics import classification
 
 MMOE_TASKS = ("task1", "task2")
 DRGRAD_TASKS = ("label1", "label2")
@@ -170,6 +178,168 @@ def drgrad_raw(num_examples: int, *, cos_theta: float = 0.5, num_dense: int = 26
   label2 = cos_theta * label1 + 0.01 + noise2_std * noise2
   return {"sparse": sparse, "dense": dense, "label1": label1, "label2": label2,
           "label2_noise_std": np.asarray(noise2_std)}
+
+
+# ------------------------------------------------------------------------------------------------
+# EKTM multi-CVR generator (ektm.md 6.3).
+
+EKTM = "synthetic_ektm"
+EKTM_CVR_RATES = (0.2, 0.1, 0.03)
+
+
+def ektm_tasks(num_cvr_tasks: int) -> tuple[str, ...]:
+  """("click", "cvr1", ..., "cvr<K>"): task 0 is CTR, the convention of the CTR -> CVR models."""
+  return ("click",) + tuple(f"cvr{k}" for k in range(1, num_cvr_tasks + 1))
+
+
+def ektm_pattern(parents) -> str:
+  """"sequential" for the chain (0, 1, ..., K-1), "parallel" for all-click parents, else "mixed"."""
+  parents = tuple(parents)
+  if parents == tuple(range(len(parents))):
+    return "sequential"
+  return "parallel" if all(p == 0 for p in parents) else "mixed"
+
+
+def orthonormal_rows(rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
+  """``count`` orthonormal rows [count, dim]: Gram-Schmidt, in row order, of Gaussian draws.
+
+  QR is Householder-based (stabler than textbook Gram-Schmidt); fixing diag(R) > 0 makes Q
+  exactly the Gram-Schmidt basis.
+  """
+  if count > dim:
+    raise ValueError(f"{EKTM}: num_features must be >= {count} to hold {count} orthogonal "
+                     f"directions, got {dim}")
+  q, r = np.linalg.qr(rng.standard_normal((count, dim)).T)
+  return (q * np.where(np.diag(r) < 0, -1.0, 1.0)).T
+
+
+def _latent(score: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+  # y = 1[u < sigmoid(score + b)] = 1[logit(u) - score < b]: labels and bias share this variable.
+  with np.errstate(divide="ignore"):
+    return np.log(uniform) - np.log1p(-uniform) - score
+
+
+def bias_for_rate(score: np.ndarray, uniform: np.ndarray, rate: float,
+                  at_risk: np.ndarray) -> float:
+  """The bias b with exactly round(rate * m) positives among the m ``at_risk`` rows.
+
+  The realised count #{t < b}, t = `_latent`, is a non-decreasing step function of b, so the
+  root a bisection on the realised rate converges to is any b between the m-th and (m+1)-th
+  smallest t; it is computed here directly, as the midpoint (exact, no tolerance). Calibrating on
+  the realised draws rather than on E[sigmoid(score + b)] keeps the rate of a task with few
+  at-risk rows on target (sequential CVR 3 has about 500 of them in 500k rows: a 25% relative
+  sampling error otherwise). With no at-risk row the labels are all 0 and b is fitted on all rows.
+  """
+  t = np.sort(_latent(score, uniform)[at_risk if at_risk.any() else slice(None)])
+  m = int(round(rate * len(t)))
+  lo = t[m - 1] if m > 0 else t[0] - 1.0
+  hi = t[m] if m < len(t) else t[-1] + 1.0
+  return float(lo + hi) / 2.0
+
+
+def check_ektm_args(num_cvr_tasks: int, rho: float, parents, cvr_rates, ctr_rate: float,
+                    num_sinusoids: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+  """(parents, cvr_rates) as tuples, or a ValueError naming the key and the value."""
+  k = num_cvr_tasks
+  if k < 1:
+    raise ValueError(f"{EKTM}: num_cvr_tasks must be >= 1, got {k}")
+  if not -1.0 <= rho <= 1.0:
+    raise ValueError(f"{EKTM}: rho must be in [-1, 1], got {rho}")
+  if num_sinusoids < 0:
+    raise ValueError(f"{EKTM}: num_sinusoids must be >= 0, got {num_sinusoids}")
+  parents = tuple(range(k)) if parents is None else tuple(parents)
+  # Task k may only hang below the click or an earlier CVR task, so labels are drawn in order.
+  if len(parents) != k or any(not isinstance(p, (int, np.integer)) or isinstance(p, bool)
+                              or not 0 <= p < i + 1 for i, p in enumerate(parents)):
+    raise ValueError(f"{EKTM}: parents must list, for each CVR task k = 1..{k}, an integer parent "
+                     f"in [0, k - 1] (0 = click), got {list(parents)}")
+  cvr_rates = tuple(float(r) for r in cvr_rates)
+  if len(cvr_rates) != k:
+    raise ValueError(f"{EKTM}: cvr_rates needs {k} values (num_cvr_tasks), got {list(cvr_rates)}")
+  for key, rate in [("ctr_rate", ctr_rate)] + [(f"cvr_rates[{i}]", r)
+                                               for i, r in enumerate(cvr_rates)]:
+    if not 0.0 < rate < 1.0:
+      raise ValueError(f"{EKTM}: {key} must be in (0, 1), got {rate}")
+  return tuple(int(p) for p in parents), cvr_rates
+
+
+def ektm_raw(num_examples: int, *, num_features: int = 64, num_cvr_tasks: int = 3,
+             rho: float = 0.8, parents=None, cvr_rates=EKTM_CVR_RATES, ctr_rate: float = 0.05,
+             num_sinusoids: int = 5, seed: int = 0) -> dict:
+  """The EKTM-A multi-CVR data of ``ektm.md`` 6.3 (float64 scores, boolean labels).
+
+  x ~ N(0, I_d); u_0 (CTR), u_c (shared CVR) and u_1..u_K (private) are orthonormal;
+  w_0 = u_0 and w_k = rho u_c + sqrt(1 - rho^2) u_k, so cos(w_j, w_k) = rho^2 between CVR tasks
+  and 0 with CTR; a_k = w_k.x + sum_i sin(alpha_i w_k.x + beta_i) + b_k. click ~ B(sigmoid(a_0))
+  on every row; y_k ~ B(sigmoid(a_k)) where the parent label y_{parents[k-1]} is 1, else 0, so
+  every label is an entire-space label. Each b_k is `bias_for_rate` over the rows whose parent
+  is positive (all rows for CTR), so the realised rates given the parent equal the targets.
+
+  RNG draw order, one ``np.random.default_rng(seed)`` stream: (1) [K + 2, d] normals, rows
+  Gram-Schmidt-ed into u_0, u_c, u_1..u_K; (2) alpha [m]; (3) beta [m]; (4) x [n, d];
+  (5) uniforms [n, K + 1] for the Bernoulli draws (column 0 click, column k CVR k), drawn for
+  every row so that no draw depends on a label. So for a fixed seed x and the click labels do
+  not depend on rho, parents or cvr_rates.
+
+  Returns:
+    ``x`` [n, d]; ``labels`` [n, K + 1] bool (column k = task k); ``probs`` [n, K + 1] =
+    sigmoid(a_k) (the conditional probability given the parent); ``bias`` [K + 1];
+    ``w`` [K + 1, d]; ``directions`` [K + 2, d] (u_0, u_c, u_1..u_K); ``alpha``, ``beta``;
+    ``parents`` [K]; ``rates`` [K + 1] (the targets, CTR first); ``es_probs`` [n, K + 1], the
+    true entire-space probabilities (what the models' impression-level outputs estimate).
+  """
+  parents, cvr_rates = check_ektm_args(num_cvr_tasks, rho, parents, cvr_rates, ctr_rate,
+                                       num_sinusoids)
+  k = num_cvr_tasks
+  rng = np.random.default_rng(seed)
+  directions = orthonormal_rows(rng, k + 2, num_features)
+  alpha = rng.standard_normal(num_sinusoids)
+  beta = rng.standard_normal(num_sinusoids)
+  x = rng.standard_normal((num_examples, num_features))
+  uniform = rng.random((num_examples, k + 1))
+
+  u0, uc, private = directions[0], directions[1], directions[2:]
+  w = np.vstack([u0, rho * uc + math.sqrt(max(1.0 - rho ** 2, 0.0)) * private])
+  score = _sinusoid_response(x @ w.T, alpha, beta)  # a_k without its bias, [n, K + 1]
+  rates = (ctr_rate,) + cvr_rates
+  labels = np.zeros((num_examples, k + 1), bool)
+  bias = np.zeros(k + 1)
+  for j in range(k + 1):  # parents precede children, so the parent's labels exist
+    at_risk = np.ones(num_examples, bool) if j == 0 else labels[:, parents[j - 1]]
+    bias[j] = bias_for_rate(score[:, j], uniform[:, j], rates[j], at_risk)
+    labels[:, j] = at_risk & (_latent(score[:, j], uniform[:, j]) < bias[j])
+  probs = 1.0 / (1.0 + np.exp(-(score + bias)))
+  return {"x": x, "labels": labels, "probs": probs, "bias": bias, "w": w,
+          "directions": directions, "alpha": alpha, "beta": beta, "parents": np.asarray(parents),
+          "rates": np.asarray(rates), "es_probs": entire_space_probs(probs, parents)}
+
+
+def entire_space_probs(probs: np.ndarray, parents) -> np.ndarray:
+  """p_0^ES = p_0, p_k^ES = p_k p_{parents[k-1]}^ES (ektm.md 2) for [n, K + 1] probabilities."""
+  out = probs.copy()
+  for k, p in enumerate(parents, start=1):
+    out[:, k] = probs[:, k] * out[:, p]
+  return out
+
+
+def ektm_label_stats(labels: Mapping[str, np.ndarray], tasks: tuple[str, ...],
+                     parents: tuple[int, ...], oracle: Mapping[str, np.ndarray]) -> dict:
+  """Rows, and per task the positives, the parent's positives (rows for CTR), the rate given
+  the parent, the entire-space rate and the oracle AUC (of the true entire-space probability
+  ``oracle[t]``: the ceiling a model's AUC on these rows can reach), of one set of rows."""
+  rows = len(labels[tasks[0]])
+  positives = {t: int(np.sum(labels[t])) for t in tasks}
+  at_risk = {tasks[0]: rows}
+  at_risk.update({t: positives[tasks[p]] for t, p in zip(tasks[1:], parents)})
+  return {
+      "rows": rows,
+      "positives": positives,
+      "parent_positives": at_risk,
+      "rate_given_parent": {t: positives[t] / at_risk[t] if at_risk[t] else math.nan
+                            for t in tasks},
+      "entire_space_rate": {t: positives[t] / rows for t in tasks},
+      "oracle_auc": {t: classification.auc(labels[t], oracle[t]) for t in tasks},
+  }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,3 +541,54 @@ def load_drgrad(config) -> registry.Dataset:
       "splits": _label_stats(splits, DRGRAD_TASKS, label_type),
   }
   return registry.Dataset("synthetic_drgrad", spec, splits, info=info)
+
+
+_EKTM_KEYS = frozenset({
+    "num_examples", "num_features", "num_cvr_tasks", "rho", "parents", "cvr_rates", "ctr_rate",
+    "num_sinusoids", "seed", "validation_fraction", "test_fraction"})
+
+
+@registry.register(EKTM)
+def load_ektm(config) -> registry.Dataset:
+  """The EKTM-A multi-CVR dataset (keys and defaults in the module docstring)."""
+  _check_keys(config, _EKTM_KEYS, EKTM)
+  n = int(_get(config, "num_examples", 500_000))
+  d = int(_get(config, "num_features", 64))
+  k = int(_get(config, "num_cvr_tasks", 3))
+  rho = float(_get(config, "rho", 0.8))
+  sizes = split_sizes(n, float(_get(config, "validation_fraction", 0.1)),
+                      float(_get(config, "test_fraction", 0.1)))
+  raw = ektm_raw(n, num_features=d, num_cvr_tasks=k, rho=rho,
+                 parents=_get(config, "parents", None), cvr_rates=_get(config, "cvr_rates", EKTM_CVR_RATES),
+                 ctr_rate=float(_get(config, "ctr_rate", 0.05)),
+                 num_sinusoids=int(_get(config, "num_sinusoids", 5)),
+                 seed=int(_get(config, "seed", 0)))
+  tasks = ektm_tasks(k)
+  parents = tuple(int(p) for p in raw["parents"])
+  columns = {"dense": raw["x"].astype(np.float32)}
+  columns.update({t: raw["labels"][:, j].astype(np.float32) for j, t in enumerate(tasks)})
+  spec = F.FeatureSpec((F.Feature("dense", F.DENSE, width=d),), tasks)
+  splits = _split(columns, sizes)
+  oracle = {t: raw["es_probs"][:, j] for j, t in enumerate(tasks)}
+  oracle_splits = _split(oracle, sizes)
+  # The expected rate given the parent at the fitted bias, next to the realised (exact) one.
+  expected = [raw["probs"][:, 0].mean()] + [
+      raw["probs"][raw["labels"][:, p], j + 1].mean() if raw["labels"][:, p].any() else math.nan
+      for j, p in enumerate(parents)]
+  w = raw["w"]
+  info = {
+      "tasks": tasks,
+      "label_type": "binary",
+      "loss": "bce",
+      "rho": rho,
+      "parents": parents,
+      "pattern": ektm_pattern(parents),
+      "target_rate": dict(zip(tasks, raw["rates"].tolist())),
+      "bias": dict(zip(tasks, raw["bias"].tolist())),
+      "expected_rate_given_parent": dict(zip(tasks, map(float, expected))),
+      "weight_cosine": (w @ w.T).tolist(),  # rows of w are unit vectors
+      "all": ektm_label_stats(columns, tasks, parents, oracle),
+      "splits": {s: ektm_label_stats(cols, tasks, parents, oracle_splits[s])
+                 for s, cols in splits.items()},
+  }
+  return registry.Dataset(EKTM, spec, splits, info=info)

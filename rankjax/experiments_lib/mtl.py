@@ -4,7 +4,8 @@ A config is ``base_config()`` plus four blocks chosen by a few options:
 
 * `dataset_block`: which data, its tasks and loss types, and the protocol *family* it implies;
 * `model_block`: architecture sizes per family (mtl_data.md 3.3 for the MMoE generator, the DRGrad
-  sizes of mto_drgrad.md 3.1 for Census and the DRGrad generator, MTReclib's for AliExpress);
+  sizes of mto_drgrad.md 3.1 for Census and the DRGrad generator, MTReclib's for AliExpress, a
+  scaled-down EKTM-A budget for the EKTM generator);
 * `method_block`: the MTO method with every hyper-parameter spelled out in ``config.mto.kwargs``
   (so ``--config.mto.kwargs.<hp>=...`` works on the command line), plus named variants;
 * `protocol_block`: batch size, epochs, early stopping and optimiser of the family.
@@ -25,17 +26,23 @@ COMMON_OPTIONS = dict(
     runlocal=False, dataset="census", model="mmoe", method="ew", seed=0,
     corr=0.9, label_type="regression", num_examples=None,   # synthetic_mmoe
     cos=0.5, noise="scaled",                                  # synthetic_drgrad
+    rho=0.8, pattern="sequential",                            # synthetic_ektm
     country="NL", manual_dir=None, train_file=None, test_file=None,  # aliexpress
     epochs=None, batch_size=None, lr=None, patience=None, embed_dim=None,
     init=None)  # MLP kernel init, e.g. he_normal (mtl_data.md 3.3); None: the model's default
 
-FAMILIES = ("mmoe_synthetic", "census", "drgrad_synthetic", "aliexpress", "fixture")
-DATASETS = ("census", "synthetic_mmoe", "synthetic_drgrad", "aliexpress", "aliexpress_fixture",
-            "ali_ccp_fixture")
+FAMILIES = ("mmoe_synthetic", "census", "drgrad_synthetic", "ektm_synthetic", "aliexpress",
+            "fixture")
+DATASETS = ("census", "synthetic_mmoe", "synthetic_drgrad", "synthetic_ektm", "aliexpress",
+            "aliexpress_fixture", "ali_ccp_fixture")
 MODELS = ("single_task", "shared_bottom", "omoe", "mmoe", "ple", "split_mmoe", "esmm", "aitm",
           "ektm")
 # Models whose tasks must be a sequential chain over impressions (CTR -> CTCVR).
 SEQUENTIAL_MODELS = ("esmm", "aitm", "ektm")
+# Of those, the ones that also take any tree of parents below the click (ektm.md 2).
+PARENTED_MODELS = ("esmm", "ektm")
+# ektm.md 6.3: K = 3 CVR tasks below the click, as a chain or as siblings.
+EKTM_PATTERNS = {"sequential": (0, 1, 2), "parallel": (0, 0, 0)}
 
 # Named method variants: (registered method, hyper-parameter overrides).
 VARIANTS = {
@@ -81,6 +88,18 @@ def _synthetic_drgrad(opts) -> dict:
   return d
 
 
+def _synthetic_ektm(opts) -> dict:
+  # ektm.md 6.3 constants spelled out, so that every run's JSON records them; the seed drives the
+  # data as well as the init.
+  if opts["pattern"] not in EKTM_PATTERNS:
+    raise ValueError(f"pattern must be one of {list(EKTM_PATTERNS)}, got {opts['pattern']!r}")
+  n = opts["num_examples"] or (20000 if opts["runlocal"] else 500_000)
+  return dict(name="synthetic_ektm", rho=float(opts["rho"]),
+              parents=list(EKTM_PATTERNS[opts["pattern"]]), num_examples=n, num_features=64,
+              num_cvr_tasks=3, cvr_rates=[0.2, 0.1, 0.03], ctr_rate=0.05, num_sinusoids=5,
+              validation_fraction=0.1, test_fraction=0.1, seed=int(opts["seed"]))
+
+
 def _aliexpress(opts, fixture: bool) -> dict:
   # Real data: manual_dir, or by convention $RANKJAX_SHARED/data/aliexpress holding
   # AliExpress_<CC>/{train,test}.csv (MTReclib preprocessing; Tianchi terms, not shipped).
@@ -97,7 +116,8 @@ def _aliexpress(opts, fixture: bool) -> dict:
 
 
 def dataset_block(opts: Mapping[str, Any]) -> dict:
-  """``{"dataset", "tasks", "loss", "family", "train_rows"}`` for ``opts["dataset"]``."""
+  """``{"dataset", "tasks", "loss", "family", "train_rows"}`` for ``opts["dataset"]``, plus
+  ``"parents"`` where the CVR tasks are not a chain by default (the EKTM generator)."""
   name = opts["dataset"]
   if name == "census":
     ds = dict(name="census_income_kdd", embed_dim=opts["embed_dim"] or 8)
@@ -116,6 +136,12 @@ def dataset_block(opts: Mapping[str, Any]) -> dict:
     rows = synthetic.split_sizes(ds["num_examples"], 1 / 11, 1 / 11)[0]
     return dict(dataset=ds, tasks=("label1", "label2"), loss="bce", family="drgrad_synthetic",
                 train_rows=rows)
+  if name == "synthetic_ektm":
+    ds = _synthetic_ektm(opts)
+    from rankjax.data import synthetic  # pylint: disable=g-import-not-at-top
+    rows = synthetic.split_sizes(ds["num_examples"], 0.1, 0.1)[0]
+    return dict(dataset=ds, tasks=synthetic.ektm_tasks(ds["num_cvr_tasks"]), loss="bce",
+                family="ektm_synthetic", train_rows=rows, parents=tuple(ds["parents"]))
   if name in ("aliexpress", "aliexpress_fixture"):
     fixture = name == "aliexpress_fixture"
     return dict(dataset=_aliexpress(opts, fixture), tasks=("click", "conversion"), loss="bce",
@@ -134,12 +160,34 @@ def dataset_block(opts: Mapping[str, Any]) -> dict:
 # Models.
 
 
-def model_block(model: str, family: str, tasks) -> dict:
-  """Model kwargs of ``model`` for the protocol ``family``."""
+def model_block(model: str, family: str, tasks, parents=None) -> dict:
+  """Model kwargs of ``model`` for the protocol ``family``; ``parents`` (CVR task k's parent
+  index, None for the chain) reaches the models that take it."""
   if model not in MODELS:
     raise ValueError(f"unknown model {model!r}; valid: {list(MODELS)}")
   if model in SEQUENTIAL_MODELS and family in ("mmoe_synthetic", "census", "drgrad_synthetic"):
     raise ValueError(f"{model} models a CTR -> CVR chain; {family} tasks {tuple(tasks)} are not one")
+  chain = parents is None or tuple(parents) == tuple(range(len(tasks) - 1))
+  if model in SEQUENTIAL_MODELS and model not in PARENTED_MODELS and not chain:
+    raise ValueError(f"{model} transfers along a sequential chain (pattern=sequential); its tasks "
+                     f"{tuple(tasks)} have parents {tuple(parents)}")
+  tree = {} if chain or model not in PARENTED_MODELS else dict(parents=tuple(parents))
+  if family == "ektm_synthetic":
+    # ektm.md 3 sizes divided by 4 for the 64 dense inputs (encoders MLP(128, 64), towers
+    # MLP(32), MTReclib's BatchNorm and dropout 0.2 kept). MMoE and PLE are sized to EKTM-A's
+    # 114k parameters (112k, 113k; ektm.md 5's +-10%); ESMM is EKTM-A with every switch off
+    # (77k) and AITM has 102k.
+    per_task = dict(bottom_hidden=(128, 64))
+    sizes = {
+        "ektm": dict(encoder_hidden=(128, 64)), "esmm": per_task, "aitm": per_task,
+        "single_task": per_task, "shared_bottom": dict(bottom_hidden=(256, 128)),
+        "omoe": dict(num_experts=6, expert_hidden=(128, 64)),
+        "mmoe": dict(num_experts=6, expert_hidden=(128, 64)),
+        "ple": dict(expert_hidden=((128,), (64,)), num_shared_experts=2, num_task_experts=1),
+    }
+    if model not in sizes:
+      raise ValueError(f"{model} is not sized for {family}; valid: {sorted(sizes)}")
+    return {"tower_hidden": (32,), **sizes[model], **tree}
   if family == "mmoe_synthetic":
     # mtl_data.md 3.3: no BatchNorm/dropout, towers MLP(8), SB bottom MLP(128), 8 experts MLP(16),
     # gate weights N(0, 0.01^2).
@@ -171,7 +219,7 @@ def model_block(model: str, family: str, tasks) -> dict:
     # MTReclib (mto_baselines.md 2): the models' defaults (experts MLP(512, 256), towers
     # MLP(128, 64), BatchNorm momentum 0.9 in torch terms, dropout 0.2) and Linear(63 -> 128) for
     # the numerical features.
-    return dict(dense_projection=128)
+    return dict(dense_projection=128, **tree)
   # fixture: smoke-test sizes.
   small = dict(tower_hidden=(8,), dense_projection=8)
   sizes = {
@@ -183,7 +231,7 @@ def model_block(model: str, family: str, tasks) -> dict:
       "esmm": dict(bottom_hidden=(16,)), "aitm": dict(bottom_hidden=(16,)),
       "ektm": dict(encoder_hidden=(16,)),
   }
-  return {**small, **sizes[model]}
+  return {**small, **sizes[model], **tree}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -236,6 +284,9 @@ PROTOCOLS = {
     # mto_drgrad.md 6: Adam 1e-3, batch 1024, <= 30 epochs, patience 3 on mean validation AUC.
     "census": (1024, 30, 3, "adam", 1e-3, 0.0),
     "drgrad_synthetic": (1024, 30, 3, "adam", 1e-3, 0.0),
+    # ektm.md 5: Adam lr 1e-3, weight decay 1e-6 (decoupled, as for AliExpress), batch 2048,
+    # <= 30 epochs, patience 3 on the mean validation AUC over CTR and CTCVR_1..K.
+    "ektm_synthetic": (2048, 30, 3, "adamw", 1e-3, 1e-6),
     # mto_baselines.md 5 / mto_pub.md 5: lr 1e-3, weight decay 1e-6, batch 2048, <= 50 epochs.
     "aliexpress": (2048, 50, 3, "adamw", 1e-3, 1e-6),
     "fixture": (32, 1, 0, "adam", 1e-3, 0.0),
@@ -256,7 +307,7 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   if data["loss"] == "mse":
     c.loss_types = {t: "mse" for t in tasks}
   c.model.name = opts["model"]
-  c.model.kwargs = model_block(opts["model"], family, tasks)
+  c.model.kwargs = model_block(opts["model"], family, tasks, data.get("parents"))
   if opts["init"]:
     c.model.kwargs["kernel_init"] = opts["init"]
   c.mto = method_block(opts["method"], hparams, tasks, opts["model"])

@@ -109,6 +109,18 @@ def entire_space(cond_probs: Sequence[jnp.ndarray], parents: Sequence[int]) -> l
   return out
 
 
+def resolve_parents(model: str, tasks: Sequence[str], parents: Sequence[int] | None
+                    ) -> tuple[int, ...]:
+  """CVR task k's parent index for k = 1..K (default the chain 0, 1, ..., K-1), checked to lie in
+  [0, k - 1] so that `entire_space` only multiplies by probabilities already computed."""
+  k = len(tasks) - 1
+  out = tuple(range(k)) if parents is None else tuple(parents)
+  if len(out) != k or any(not 0 <= p < i + 1 for i, p in enumerate(out)):
+    raise ValueError(f"{model}: parents {out} must give each CVR task k = 1..{k} a parent in "
+                     f"[0, k - 1]")
+  return out
+
+
 def focal_bce(p: jnp.ndarray, y: jnp.ndarray, gamma: float = 0.0) -> jnp.ndarray:
   """Per-example -(1 - p_t)^gamma log p_t, p_t the probability of the true class (BCE at 0)."""
   p = jnp.clip(p, _PROB_EPS, 1.0 - _PROB_EPS)
@@ -316,17 +328,20 @@ class ESMM(_MultiTask):
   Per task a ``bottom_<t>`` MLP(512, 256) and a tower; p_t = sigmoid(tower_t). Tasks are a
   sequential chain over impressions (e.g. ("click", "conversion")): ``probs[tasks[0]]`` = p_ctr
   and ``probs[tasks[k]]`` = p_k * probs[tasks[k - 1]] (CTCVR), trained on all impressions;
-  ``extra["cvr_<tasks[k]>"]`` = p_k, the conditional CVR.
+  ``extra["cvr_<tasks[k]>"]`` = p_k, the conditional CVR. ``parents`` (as in EKTM-A) replaces
+  the chain by any tree below the click, e.g. (0, 0, 0) for parallel CVR tasks.
   """
   bottom_hidden: Sequence[int] = (512, 256)
+  parents: Sequence[int] | None = None
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False):
     self._check_tasks(min_tasks=2)
+    parents = resolve_parents("esmm", self.tasks, self.parents)
     x = self._inputs(emb, batch)
     feats = [self._mlp(self.bottom_hidden, f"bottom_{t}")(x, train=train) for t in self.tasks]
     cond = [jax.nn.sigmoid(z) for z in self._tower_logits(feats, train).values()]
-    es = entire_space(cond, list(range(len(self.tasks) - 1)))
+    es = entire_space(cond, parents)
     return {"probs": dict(zip(self.tasks, es)),
             "extra": _per_task("cvr", self.tasks[1:], cond[1:])}
 
@@ -483,14 +498,6 @@ class EKTM(_MultiTask):
   cvr_loss_weight: float = 0.0
   focal_gamma: float = 0.0
 
-  def _parents(self) -> tuple[int, ...]:
-    k = len(self.tasks) - 1
-    parents = tuple(range(k)) if self.parents is None else tuple(self.parents)
-    if len(parents) != k or any(not 0 <= p < i + 1 for i, p in enumerate(parents)):
-      raise ValueError(f"ektm: parents {parents} must give each CVR task k = 1..{k} a parent in "
-                       f"[0, k - 1]")
-    return parents
-
   def _router_features(self, f):
     f0, f_cvr = f[0], jnp.stack(f[1:], axis=1)
     if self.similarity == "cosine":
@@ -508,7 +515,7 @@ class EKTM(_MultiTask):
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False):
     self._check_tasks(min_tasks=2)
-    parents = self._parents()
+    parents = resolve_parents("ektm", self.tasks, self.parents)
     x = self._inputs(emb, batch)
     f = [self._mlp(self.encoder_hidden, f"bottom_{t}")(x, train=train) for t in self.tasks]
     routed = self._router_features(f) if self.router else f[1:]

@@ -35,7 +35,13 @@ def collect_predictions(eval_step: Callable, state, batches: Iterable[Mapping[st
 
 def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
                  metric_fns: Mapping[str, Callable]) -> dict[str, float]:
-  """``{f"{metric}/{task}": value}`` plus ``f"{metric}/mean"`` over tasks."""
+  """``{f"{metric}/{task}": value}`` plus ``f"{metric}/mean"`` over the tasks where it is defined.
+
+  A task whose split has a single class has no AUC (NaN; e.g. the sparsest CVR task of the EKTM
+  generator in a 50k-row validation split); the mean skips it, so early stopping still sees the
+  other tasks. Which tasks are skipped depends only on the split's labels, so it is the same at
+  every evaluation.
+  """
   out = {}
   for name, fn in metric_fns.items():
     values = []
@@ -46,7 +52,8 @@ def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
       out[f"{name}/{t}"] = v
       values.append(v)
     if values:  # also for one task, so that "auc/mean" is a valid early-stopping metric
-      out[f"{name}/mean"] = float(np.mean(values))
+      defined = [v for v in values if not np.isnan(v)]
+      out[f"{name}/mean"] = float(np.mean(defined)) if defined else float("nan")
   return out
 
 

@@ -147,3 +147,158 @@ def test_drgrad_regression_labels_are_raw():
   raw = S.drgrad_raw(220, seed=0)
   np.testing.assert_allclose(ds.splits["train"]["label1"], raw["label1"][:180], rtol=1e-6)
   assert ds.info["label_agreement"] is None
+
+
+# ------------------------------------------------------------------------------------------------
+# EKTM-A multi-CVR generator (ektm.md 6.3, 8.6).
+
+SEQUENTIAL, PARALLEL = (0, 1, 2), (0, 0, 0)
+EKTM_TASKS = ("click", "cvr1", "cvr2", "cvr3")
+
+
+def _ektm(**kw):
+  return registry.load(_config(name="synthetic_ektm", **kw))
+
+
+def _all_rows(ds):
+  return {k: np.concatenate([ds.splits[s][k] for s in ("train", "validation", "test")])
+          for k in ds.spec.labels}
+
+
+@pytest.mark.parametrize("parents", [SEQUENTIAL, PARALLEL])
+@pytest.mark.parametrize("rho", [0.0, 0.8])
+def test_ektm_realised_rates_match_targets_on_500k_rows(parents, rho):
+  # ektm.md 8.6 at the spec's size. The biases are fitted on the realised draws, so the rates
+  # given the parent are exact up to rounding the count (checked at 1/n_parent, far inside +-10%).
+  ds = _ektm(parents=parents, rho=rho)
+  assert ds.spec.labels == EKTM_TASKS
+  labels = _all_rows(ds)
+  assert len(labels["click"]) == 500_000
+  targets = dict(zip(EKTM_TASKS, (0.05, 0.2, 0.1, 0.03)))
+  at_risk = [np.ones(500_000, bool)] + [labels[EKTM_TASKS[p]] == 1 for p in parents]
+  for t, risk in zip(EKTM_TASKS, at_risk):
+    rate = labels[t][risk].mean()
+    assert abs(rate / targets[t] - 1.0) <= 0.10, (t, rate)
+    assert abs(rate - targets[t]) <= 0.5 / risk.sum() + 1e-12, (t, rate, risk.sum())
+    assert ds.info["all"]["rate_given_parent"][t] == pytest.approx(rate)
+    # The fitted bias is also the population bias to sampling accuracy: the mean probability
+    # over the at-risk rows is within 4 binomial standard errors of the target (a draw that did
+    # not follow sigmoid(a_k) would miss this; sequential cvr3 has only ~500 at-risk rows).
+    se = math.sqrt(targets[t] * (1 - targets[t]) / risk.sum())
+    assert abs(ds.info["expected_rate_given_parent"][t] - targets[t]) < 4 * se, t
+  # Per split the rates are sampled, and reported with their counts.
+  splits = ds.info["splits"]
+  assert {s: v["rows"] for s, v in splits.items()} == {
+      "train": 400_000, "validation": 50_000, "test": 50_000}
+  for t in EKTM_TASKS:
+    assert sum(v["positives"][t] for v in splits.values()) == ds.info["all"]["positives"][t]
+
+
+@pytest.mark.parametrize("parents", [SEQUENTIAL, PARALLEL, (0, 0, 1)])
+def test_ektm_child_is_zero_wherever_its_parent_is_zero(parents):
+  ds = _ektm(num_examples=40_000, parents=parents, cvr_rates=(0.5, 0.5, 0.5), rho=0.8)
+  for split in ds.splits.values():
+    for k, p in enumerate(parents, start=1):
+      child, parent = split[EKTM_TASKS[k]], split[EKTM_TASKS[p]]
+      assert set(np.unique(child)) <= {0.0, 1.0}
+      assert np.all(child[parent == 0] == 0)
+      assert child[parent == 1].mean() > 0.3  # and it is drawn where the parent is 1
+  assert ds.info["pattern"] == S.ektm_pattern(parents)
+
+
+def test_ektm_parallel_siblings_hang_below_the_click():
+  ds = _ektm(num_examples=100_000, parents=PARALLEL, rho=0.0)
+  y = _all_rows(ds)
+  clicks = y["click"] == 1
+  for t, rate in zip(EKTM_TASKS[1:], (0.2, 0.1, 0.03)):
+    assert y[t][clicks].mean() == pytest.approx(rate, abs=1e-3)
+  # Siblings, not a chain: cvr2 (and cvr3) fire on clicked rows where cvr1 is 0.
+  assert np.sum((y["cvr2"] == 1) & (y["cvr1"] == 0)) > 0.5 * np.sum(y["cvr2"])
+  assert ds.info["all"]["parent_positives"]["cvr3"] == clicks.sum()
+  assert ds.info["pattern"] == "parallel"
+
+
+def test_ektm_directions_are_orthonormal_gram_schmidt_of_the_seeded_draws():
+  raw = S.ektm_raw(10, num_features=64, rho=0.8, seed=5)
+  u = raw["directions"]
+  assert u.shape == (5, 64)
+  np.testing.assert_allclose(u @ u.T, np.eye(5), atol=1e-12)
+  g = np.random.default_rng(5).standard_normal((5, 64))  # first draw of the documented order
+  np.testing.assert_allclose(u[0], g[0] / np.linalg.norm(g[0]), atol=1e-12)
+  g1 = g[1] - (g[1] @ u[0]) * u[0]
+  np.testing.assert_allclose(u[1], g1 / np.linalg.norm(g1), atol=1e-12)
+  # w_0 = u_0 is orthogonal to every CVR weight; CVR weights are unit with cosine rho^2.
+  w = raw["w"]
+  cos = w @ w.T
+  np.testing.assert_allclose(np.diag(cos), 1.0, atol=1e-12)
+  np.testing.assert_allclose(cos[0, 1:], 0.0, atol=1e-12)
+  np.testing.assert_allclose(cos[1:, 1:][~np.eye(3, dtype=bool)], 0.64, atol=1e-12)
+  w0 = S.ektm_raw(10, rho=0.0, seed=5)["w"]
+  np.testing.assert_allclose(w0[1:] @ w0[1:].T, np.eye(3), atol=1e-12)
+
+
+def test_ektm_is_deterministic_by_seed_and_the_draw_order_is_fixed():
+  a = S.ektm_raw(5000, seed=3)
+  b = S.ektm_raw(5000, seed=3)
+  for k in ("x", "labels", "probs", "bias", "w"):
+    np.testing.assert_array_equal(a[k], b[k])
+  c = S.ektm_raw(5000, seed=4)
+  assert not np.array_equal(a["labels"], c["labels"])
+  # x and the clicks come before anything rho, parents or the CVR rates change.
+  d = S.ektm_raw(5000, seed=3, rho=0.0, parents=PARALLEL, cvr_rates=(0.3, 0.3, 0.3))
+  np.testing.assert_array_equal(a["x"], d["x"])
+  np.testing.assert_array_equal(a["labels"][:, 0], d["labels"][:, 0])
+  assert not np.array_equal(a["labels"][:, 1:], d["labels"][:, 1:])
+  ds = _ektm(num_examples=5000, seed=3)
+  np.testing.assert_array_equal(ds.splits["test"]["cvr1"], a["labels"][4500:, 1])
+  np.testing.assert_array_equal(ds.splits["train"]["dense"], a["x"][:4000].astype(np.float32))
+
+
+def test_ektm_bias_for_rate_counts_exactly_and_only_at_risk_rows():
+  rng = np.random.default_rng(0)
+  score, u = rng.normal(size=1000), rng.random(1000)
+  risk = np.arange(1000) < 400
+  b = S.bias_for_rate(score, u, 0.1, risk)
+  y = u < 1.0 / (1.0 + np.exp(-(score + b)))
+  assert y[risk].sum() == 40
+  assert S.bias_for_rate(score, u, 0.1, np.zeros(1000, bool)) == S.bias_for_rate(
+      score, u, 0.1, np.ones(1000, bool))  # no at-risk row: fitted on all rows
+
+
+def test_ektm_loader_spec_and_info():
+  ds = _ektm(num_examples=2000, num_features=8, num_cvr_tasks=2, parents=[0, 0],
+             cvr_rates=[0.3, 0.2], validation_fraction=0.25, test_fraction=0.25)
+  assert ds.spec.labels == ("click", "cvr1", "cvr2")
+  assert [f.name for f in ds.spec.features] == ["dense"] and ds.spec["dense"].width == 8
+  assert {k: len(v["click"]) for k, v in ds.splits.items()} == {
+      "train": 1000, "validation": 500, "test": 500}
+  assert ds.info["target_rate"] == {"click": 0.05, "cvr1": 0.3, "cvr2": 0.2}
+  assert ds.info["parents"] == (0, 0) and ds.info["loss"] == "bce"
+  # The oracle AUC is that of the true entire-space probability p_k * p_parent^ES.
+  raw = S.ektm_raw(2000, num_features=8, num_cvr_tasks=2, parents=[0, 0], cvr_rates=[0.3, 0.2])
+  es = raw["es_probs"]
+  np.testing.assert_allclose(es[:, 2], raw["probs"][:, 2] * raw["probs"][:, 0])
+  assert ds.info["splits"]["test"]["oracle_auc"]["cvr2"] == pytest.approx(
+      S.classification.auc(raw["labels"][1500:, 2], es[1500:, 2]))
+  assert ds.info["all"]["oracle_auc"]["click"] > 0.6
+  for split in ds.splits.values():
+    F.validate_batch(ds.spec, split)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(rho_=0.5), r"synthetic_ektm: unknown config keys \['rho_'\]"),
+    (dict(rho=1.5), r"synthetic_ektm: rho must be in \[-1, 1\], got 1.5"),
+    (dict(parents=[0, 1]), r"synthetic_ektm: parents .* got \[0, 1\]"),
+    (dict(parents=[0, 2, 1]), r"synthetic_ektm: parents .* got \[0, 2, 1\]"),
+    (dict(parents=[0, -1, 0]), r"synthetic_ektm: parents .* got \[0, -1, 0\]"),
+    (dict(ctr_rate=0.0), r"synthetic_ektm: ctr_rate must be in \(0, 1\), got 0.0"),
+    (dict(cvr_rates=[0.2, 1.0, 0.1]),
+     r"synthetic_ektm: cvr_rates\[1\] must be in \(0, 1\), got 1.0"),
+    (dict(cvr_rates=[0.2, 0.1]), r"synthetic_ektm: cvr_rates needs 3 values"),
+    (dict(num_cvr_tasks=0), r"synthetic_ektm: num_cvr_tasks must be >= 1, got 0"),
+    (dict(num_features=4), r"synthetic_ektm: num_features must be >= 5 .* got 4"),
+    (dict(num_examples=5), r"empty split"),
+])
+def test_ektm_rejects_bad_config(kw, match):
+  with pytest.raises(ValueError, match=match):
+    _ektm(**{"num_examples": 200, **kw})

@@ -287,6 +287,27 @@ def test_ektm_entire_space_follows_parents(parents, similarity):
     _init(_build("ektm", tasks=tasks, parents=(0, 2)), emb, batch)
 
 
+def test_esmm_parents_give_parallel_cvr_tasks_and_match_ektm_all_off():
+  # The ESMM baseline of the parallel pattern (ektm.md 2, 6.3) is EKTM-A with every switch off.
+  emb, batch = _emb_and_batch()
+  batch["fav"] = batch["buy"]
+  tasks = ("click", "buy", "fav")
+  esmm = _build("esmm", tasks=tasks, parents=(0, 0))
+  ektm = _build("ektm", tasks=tasks, parents=(0, 0), router=False, transmitter=False,
+                enhance_loss_weight=0.0, encoder_hidden=TINY["esmm"]["bottom_hidden"])
+  v = _init(esmm, emb, batch)
+  a, _ = _apply(esmm, v, emb, batch)
+  b, _ = _apply(ektm, _init(ektm, emb, batch), emb, batch)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  np.testing.assert_allclose(a["probs"]["fav"], a["probs"]["click"] * a["extra"]["cvr_fav"],
+                             rtol=1e-6)
+  chain, _ = _apply(_build("esmm", tasks=tasks), v, emb, batch)  # default: the chain
+  np.testing.assert_allclose(chain["probs"]["fav"], chain["probs"]["buy"] * a["extra"]["cvr_fav"],
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match=r"esmm: parents \(1, 0\)"):
+    _init(_build("esmm", tasks=tasks, parents=(1, 0)), emb, batch)
+
+
 def test_ektm_enhancement_hinge_and_its_gradient():
   emb, batch = _emb_and_batch()
   model = _build("ektm", norm="none", dropout=0.0, enhance_loss_weight=0.5, cvr_loss_weight=0.2)
