@@ -29,7 +29,8 @@ COMMON_OPTIONS = dict(
     rho=0.8, pattern="sequential",                            # synthetic_ektm
     country="NL", manual_dir=None, train_file=None, test_file=None,  # aliexpress
     epochs=None, batch_size=None, lr=None, patience=None, embed_dim=None,
-    init=None)  # MLP kernel init, e.g. he_normal (mtl_data.md 3.3); None: the model's default
+    init=None,  # MLP kernel init, e.g. he_normal (mtl_data.md 3.3); None: the model's default
+    bottom_width=None)  # one-layer bottom width of single_task / shared_bottom (an ablation)
 
 FAMILIES = ("mmoe_synthetic", "census", "drgrad_synthetic", "ektm_synthetic", "aliexpress",
             "fixture")
@@ -310,6 +311,12 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   c.model.kwargs = model_block(opts["model"], family, tasks, data.get("parents"))
   if opts["init"]:
     c.model.kwargs["kernel_init"] = opts["init"]
+  if opts["bottom_width"] is not None:
+    # Ablation: a Shared-Bottom whose shared layer is as narrow as one MMoE expert.
+    if opts["model"] not in ("single_task", "shared_bottom"):
+      raise ValueError(f"bottom_width applies to single_task and shared_bottom, not "
+                       f"{opts['model']!r}")
+    c.model.kwargs["bottom_hidden"] = (int(opts["bottom_width"]),)
   c.mto = method_block(opts["method"], hparams, tasks, opts["model"])
   if family == "aliexpress" and c.mto.name == "pub" and "weight_decay" not in hparams:
     c.mto.kwargs.weight_decay = PROTOCOLS[family][5]  # PUB is the optimiser: it owns the decay

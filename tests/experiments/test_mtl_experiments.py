@@ -138,6 +138,16 @@ def test_methods_and_hyperparameters_are_selectable_by_name():
     pub.get_config("modle=mmoe")
 
 
+def test_model_options_init_and_bottom_width():
+  pub = _experiment("pub")
+  c = pub.get_config("dataset=synthetic_mmoe,model=shared_bottom,init=he_normal,bottom_width=16")
+  assert tuple(c.model.kwargs.bottom_hidden) == (16,) and c.model.kwargs.kernel_init == "he_normal"
+  assert tuple(pub.get_config("dataset=synthetic_mmoe,model=shared_bottom").model.kwargs
+               .bottom_hidden) == (128,)
+  with pytest.raises(ValueError, match="bottom_width applies to single_task and shared_bottom"):
+    pub.get_config("dataset=synthetic_mmoe,model=mmoe,bottom_width=16")
+
+
 def test_wrong_method_name_on_the_cli_lists_valid_ones(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   cmd = [sys.executable, "-m", "rankjax.main", f"--workdir={tmp_path / 'w'}",
