@@ -31,6 +31,13 @@ COUNTRIES = ("NL", "ES", "FR", "US")
 # ektm.md 8.7: K = 3, both patterns, rho in {0, 0.8}; AITM only along the sequential chain.
 PATTERNS = ("sequential", "parallel")
 RHOS = (0.0, 0.8)
+# ektm.md 5's CVR AUC over parent-positive rows of the sparsest task (cvr3), for the models with a
+# conditional CVR (EKTM-A, ESMM); empty (left out) for results that predate the metric.
+PIVOTS = tuple(
+    dict(where=dict(dataset="synthetic_ektm", pattern=p, method="ew"), rows="rho", cols="model",
+         task="cvr3", metric="cvr_auc",
+         title=f"synthetic_ektm ({p}): mean test CVR AUC of cvr3 over parent-positive rows")
+    for p in PATTERNS)
 
 
 def get_config(arg=""):

@@ -93,16 +93,20 @@ def markdown(results: Sequence[Mapping[str, Any]], title: str = "Results") -> st
 
 
 def pivot(results: Sequence[Mapping[str, Any]], *, where: Mapping[str, Any], rows: str,
-          cols: str, task: str = "mean") -> tuple[list, list, dict]:
+          cols: str, task: str = "mean", metric: str | None = None) -> tuple[list, list, dict]:
   """Mean test metric of ``task`` over seeds with ``rows`` x ``cols`` options (e.g. correlation x
-  model), restricted to runs whose options match ``where``."""
+  model), restricted to runs whose options match ``where``. ``metric`` (default `metric_of`) may
+  name another one, e.g. ``cvr_auc``; runs that lack it (models without a conditional CVR, runs
+  that predate the metric) are left out."""
   cells: dict = {}
   for r in results:
     o = r["options"]
     if any(o.get(k) != v for k, v in where.items()):
       continue
-    metric, _ = metric_of(r)
-    cells.setdefault((o.get(rows), o.get(cols)), []).append(r["metrics"][f"test/{metric}/{task}"])
+    key = f"test/{metric or metric_of(r)[0]}/{task}"
+    if metric and key not in r["metrics"]:
+      continue
+    cells.setdefault((o.get(rows), o.get(cols)), []).append(r["metrics"][key])
   row_vals = sorted({k[0] for k in cells}, key=_sort_key, reverse=True)
   col_vals = list(dict.fromkeys(k[1] for k in cells))
   return row_vals, col_vals, {k: (float(np.mean(v)), len(v)) for k, v in cells.items()}
@@ -112,11 +116,13 @@ def _sort_key(v):
   return (0, float(v)) if isinstance(v, (int, float)) else (1, str(v))
 
 
-def pivot_markdown(results, *, where, rows, cols, task="mean", title="") -> str:
-  row_vals, col_vals, cells = pivot(results, where=where, rows=rows, cols=cols, task=task)
+def pivot_markdown(results, *, where, rows, cols, task="mean", title="", metric=None) -> str:
+  row_vals, col_vals, cells = pivot(results, where=where, rows=rows, cols=cols, task=task,
+                                    metric=metric)
   if not cells:
     return ""
-  lines = [f"## {title or f'{task} by {rows} x {cols}'}", "",
+  default_title = f"{metric + ' of ' if metric else ''}{task} by {rows} x {cols}"
+  lines = [f"## {title or default_title}", "",
            "| " + " | ".join([rows] + [str(c) for c in col_vals]) + " |",
            "|" + "---|" * (len(col_vals) + 1)]
   for rv in row_vals:

@@ -48,13 +48,45 @@ def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
     for t in tasks:
       if t not in arrays:
         continue
-      v = float(fn(arrays[t].astype(np.float64), arrays[f"pred/{t}"].astype(np.float64)))
+      v = _score(fn, arrays[t], arrays[f"pred/{t}"])
       out[f"{name}/{t}"] = v
       values.append(v)
     if values:  # also for one task, so that "auc/mean" is a valid early-stopping metric
       defined = [v for v in values if not np.isnan(v)]
       out[f"{name}/mean"] = float(np.mean(defined)) if defined else float("nan")
   return out
+
+
+def conditional_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
+                        parents: Sequence[int] | None, metric_fns: Mapping[str, Callable]
+                        ) -> dict[str, float]:
+  """``{f"cvr_{metric}/{task}": value}`` of the conditional CVR (ektm.md 5: "CVR_k AUC over
+  parent-positive samples (p_k vs y_k)").
+
+  For each CVR task ``tasks[k]`` (k >= 1) whose conditional probability p_k is in ``arrays`` as
+  ``pred/cvr_<task>`` (ESMM and EKTM-A return it in ``extra``), the metric of p_k against the
+  task's label over the rows whose parent label ``tasks[parents[k - 1]]`` is 1 (``parents=None``:
+  the chain 0, 1, ..., K-1). The task's label is the entire-space one, which on those rows equals
+  the conditional label. NaN where no row is parent-positive, and for the AUC where those rows have
+  a single class. No ``mean`` key: early stopping stays on the entire-space ``auc/mean``.
+  """
+  parents = tuple(range(len(tasks) - 1)) if parents is None else tuple(parents)
+  if len(parents) != len(tasks) - 1:
+    raise ValueError(f"parents {parents} must give each of the CVR tasks {tuple(tasks[1:])} one")
+  out = {}
+  for t, parent in zip(tasks[1:], parents):
+    pred, p_label = arrays.get(f"pred/cvr_{t}"), arrays.get(tasks[parent])
+    if pred is None or p_label is None or t not in arrays:
+      continue
+    rows = p_label == 1
+    for name, fn in metric_fns.items():
+      out[f"cvr_{name}/{t}"] = (_score(fn, arrays[t][rows], pred[rows]) if rows.any()
+                                else float("nan"))
+  return out
+
+
+def _score(fn: Callable, y: np.ndarray, pred: np.ndarray) -> float:
+  return float(fn(y.astype(np.float64), pred.astype(np.float64)))
 
 
 def mean_metrics(arrays: Mapping[str, np.ndarray], groups: Sequence[str] = ()) -> dict[str, float]:

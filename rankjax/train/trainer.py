@@ -328,7 +328,11 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
     arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=groups)
     return evaluation.mean_metrics(arrays, groups)
   arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=s.config.tasks)
-  return evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns)
+  out = evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns)
+  # Models with a conditional CVR (extra "cvr_<task>") also get it over parent-positive rows.
+  parents = s.config.model.get("kwargs", {}).get("parents")
+  out.update(evaluation.conditional_metrics(arrays, s.config.tasks, parents, s.metric_fns))
+  return out
 
 
 def _improved(value, best, mode):

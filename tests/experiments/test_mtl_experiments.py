@@ -120,6 +120,14 @@ def test_ektm_synthetic_runlocal_trains_end_to_end(pattern, model, tmp_path):
   assert all(np.isfinite(m[f"test/logloss/{t}"]) for t in config.tasks), m
   # The sparsest task may have no positive in a 400-row split (AUC NaN); the mean skips it.
   assert np.isfinite(m["validation/auc/mean"]) and np.isfinite(m["test/auc/click"])
+  # EKTM-A's conditional CVR is also scored over parent-positive rows (ektm.md 5); AITM has none.
+  cvr_keys = {f"{split}/cvr_{metric}/{t}" for split in ("validation", "test")
+              for metric in ("auc", "logloss") for t in config.tasks[1:]}
+  if model == "ektm":
+    assert cvr_keys <= set(m), sorted(m)
+    assert np.isfinite(m["test/cvr_logloss/cvr1"]), m
+  else:
+    assert not any("/cvr_" in k for k in m), sorted(m)
 
 
 def test_methods_and_hyperparameters_are_selectable_by_name():
@@ -184,6 +192,13 @@ def test_pareto_front_and_pivot():
   rows, cols, cells = report.pivot(results, where={"dataset": "census"}, rows="method",
                                    cols="model", task="income")
   assert rows == ["ew"] and cols == ["mmoe"] and math.isclose(cells[("ew", "mmoe")][0], 0.905)
+  # A named metric (e.g. the conditional cvr_auc); runs without it are left out.
+  results[0]["metrics"]["test/cvr_auc/income"] = 0.7
+  _, _, cells = report.pivot(results, where={"dataset": "census"}, rows="method", cols="model",
+                             task="income", metric="cvr_auc")
+  assert cells == {("ew", "mmoe"): (0.7, 1)}
+  assert "cvr_auc" in report.pivot_markdown(results, where={}, rows="method", cols="model",
+                                            task="income", metric="cvr_auc")
 
 
 def test_sweep_expands_filters_and_resumes(tmp_path):
