@@ -1,4 +1,4 @@
-r"""Shared-Bottom / OMoE / MMoE on the MMoE generator in plain JAX + optax, outside rankjax's trainer.
+r"""Shared-Bottom / OMoE / MMoE on the MMoE generator in plain JAX + optax, outside the trainer.
 
 A cross-check of experiments/pub's MMoE-generator runs: the setup of mtl_data.md 3.3 written
 directly (He-normal kernels, zero biases, gate weights N(0, 0.01^2), Adam 1e-3, batch 256,
@@ -46,7 +46,8 @@ def init_params(model: str, key, dim: int = 100) -> dict:
     p["gate_b"] = jnp.zeros((gates, NUM_EXPERTS))
     width = EXPERT_WIDTH
   for t in range(2):
-    p[f"tower{t}_w1"], p[f"tower{t}_b1"] = _he(next(keys), width, TOWER_WIDTH), jnp.zeros(TOWER_WIDTH)
+    p[f"tower{t}_w1"] = _he(next(keys), width, TOWER_WIDTH)
+    p[f"tower{t}_b1"] = jnp.zeros(TOWER_WIDTH)
     p[f"tower{t}_w2"], p[f"tower{t}_b2"] = _he(next(keys), TOWER_WIDTH, 1), jnp.zeros(1)
   return p
 

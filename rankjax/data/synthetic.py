@@ -559,7 +559,8 @@ def load_ektm(config) -> registry.Dataset:
   sizes = split_sizes(n, float(_get(config, "validation_fraction", 0.1)),
                       float(_get(config, "test_fraction", 0.1)))
   raw = ektm_raw(n, num_features=d, num_cvr_tasks=k, rho=rho,
-                 parents=_get(config, "parents", None), cvr_rates=_get(config, "cvr_rates", EKTM_CVR_RATES),
+                 parents=_get(config, "parents", None),
+                 cvr_rates=_get(config, "cvr_rates", EKTM_CVR_RATES),
                  ctr_rate=float(_get(config, "ctr_rate", 0.05)),
                  num_sinusoids=int(_get(config, "num_sinusoids", 5)),
                  seed=int(_get(config, "seed", 0)))

@@ -48,7 +48,7 @@ BACKBONES = {
         kwargs=dict(num_blocks=2, num_heads=1, dropout=0.5, position="learned"),
         optimizer=dict(name="adam", lr=1e-3, grad_clip_norm=0.0, kwargs=dict(b1=0.9, b2=0.98)),
         batch_size=512, epochs=1000, eval_every_epochs=20, patience=0, full_tables=("item",),
-        # pmixer applies xavier_normal_ to every weight, the item table included (seq_baselines 2.1).
+        # pmixer applies xavier_normal_ to every weight, the item table too (seq_baselines 2.1).
         embedding_init="xavier_normal"),
     # seq_baselines.md 5.2/5.4 (RPG), with LETTER 4 + 1 substitute SIDs (M = 5): n_embd 448,
     # 2 layers, 4 heads, n_inner 1024, dropout embd/attn 0.5, AdamW lr 3e-4 wd 0, clip 1.0,
