@@ -6,6 +6,7 @@ validation NDCG@10 curve), then table.md and curves.png.
   python scripts/sweep_seq.py --papers=rote --datasets=beauty --seeds=2024,2025,2026 \
       --set=epochs=6,batch_size=128,eval_every_epochs=1
   python scripts/sweep_seq.py --papers=rote,fair --report_only      # tables and plots only
+  python scripts/sweep_seq.py --papers=rote --seeds=2024 --set=... --reevaluate  # add new metrics
 
 The default grid of each paper is ``sweep()`` in experiments/<paper>/config.py (backbone vs
 backbone + plug-in); the flags filter it. A run whose JSON exists is skipped, so rerunning a killed
@@ -45,6 +46,12 @@ _WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO / "workdirs" / "swe
                                     "Per-run workdirs (kept: the curves are read from them).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs and exit.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rebuild table.md and curves.png.")
+_EXTEND = flags.DEFINE_bool(
+    "extend", False, "Continue a finished run with fewer epochs (same other options) instead of "
+    "training from scratch, e.g. --set=epochs=80 after --set=epochs=40.")
+_REEVALUATE = flags.DEFINE_bool(
+    "reevaluate", False, "Re-run the final evaluation of the selected finished runs from their "
+    "kept workdirs and add the metrics their JSON lacks (e.g. the compat mode); no training.")
 _JAX_CACHE = flags.DEFINE_string("jax_cache", str(REPO / "workdirs" / "jax_cache"),
                                  "Persistent XLA compilation cache ('' disables).")
 
@@ -96,7 +103,10 @@ def main(argv):
       sweep.print_plan(paper, runs, results_dir)
       continue
     workdir_root = Path(_WORKDIR_ROOT.value)
-    if not _REPORT_ONLY.value:
+    if _REEVALUATE.value:
+      sweep.reevaluate(runs, paper=paper, get_config=module.get_config, results_dir=results_dir,
+                       workdir_root=workdir_root)
+    elif not _REPORT_ONLY.value:
       t0 = time.time()
 
       def log(msg, paper=paper):
@@ -105,7 +115,7 @@ def main(argv):
         add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
 
       sweep.run_grid(runs, paper=paper, get_config=module.get_config, results_dir=results_dir,
-                     workdir_root=workdir_root, keep_workdirs=True, log=log)
+                     workdir_root=workdir_root, keep_workdirs=True, extend=_EXTEND.value, log=log)
       print(f"[{paper}] sweep took {time.time() - t0:.0f} s", flush=True)
     add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
     out = ranking_report.write(results_dir, title=TITLES[paper], baseline=module.BASELINE,

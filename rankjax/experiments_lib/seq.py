@@ -24,6 +24,7 @@ import numpy as np
 
 from rankjax import configs
 from rankjax.experiments_lib import args as args_lib
+from rankjax.metrics import ranking
 
 COMMON_OPTIONS = dict(
     runlocal=False, dataset="beauty", plugin="none", seed=2024,
@@ -145,6 +146,10 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.eval.ranking_ks = RANKING_KS
   c.eval.ranking_groups = ("same_day",)
   c.eval.batch_size = 1024
+  # seq_rote.md 5.3: the reference code's mode (optimistic ties, 10,000 users) is reported beside
+  # ours; compat_seed fixes its user sample (drawn afresh at every evaluation step).
+  c.eval.compat_users = ranking.COMPAT_USERS
+  c.eval.compat_seed = 0
   return c
 
 

@@ -113,13 +113,41 @@ def _write_json(path: Path, obj) -> None:
   os.replace(tmp, path)
 
 
+def shorter_run(run: Mapping[str, Any], results_dir, workdir_root, paper: str,
+                key: str = "epochs") -> Path | None:
+  """The kept workdir of the finished run that equals ``run`` except for a smaller ``key``
+  (the longest such), or None.
+
+  Copied into ``run``'s workdir, it lets the trainer resume at the shorter run's last step, so a
+  longer run continues a shorter one instead of repeating it. With a constant learning rate
+  and batches drawn by step this gives the longer run's trajectory; evaluations land on the same
+  steps when the shorter length is a multiple of the evaluation interval.
+  """
+  if key not in run:
+    return None
+  best, best_len = None, -1
+  for path in Path(results_dir).glob("*.json"):
+    opts = json.loads(path.read_text()).get("options", {})
+    if key not in opts or set(opts) != set(run) or not float(opts[key]) < float(run[key]):
+      continue
+    if any(opts[k] != run[k] for k in run if k != key):
+      continue
+    workdir = Path(workdir_root) / paper / path.stem
+    if (workdir / "checkpoints").is_dir() and float(opts[key]) > best_len:
+      best, best_len = workdir, float(opts[key])
+  return best
+
+
 def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Callable,
              results_dir, workdir_root, keep_workdirs: bool = False,
-             train_fn: Callable | None = None, log: Callable = print) -> list[Path]:
+             train_fn: Callable | None = None, extend: bool = False,
+             log: Callable = print) -> list[Path]:
   """Trains every run without a results file; returns the result paths of all ``runs``.
 
   Loaded datasets are cached by their config, so runs that differ only in model, method or
   init seed share one copy (the synthetic generators are seeded by the data seed inside it).
+  ``extend``: a run with more epochs than a finished, kept run continues it (``shorter_run``);
+  its ``wall_s`` and examples/s then cover only the added part.
   """
   if train_fn is None:
     from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
@@ -151,6 +179,10 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
       continue
     workdir = Path(workdir_root) / paper / path.stem
     shutil.rmtree(workdir, ignore_errors=True)  # a killed run restarts from scratch
+    source = shorter_run(run, results_dir, workdir_root, paper) if extend else None
+    if source is not None:
+      shutil.copytree(source, workdir)
+      log(f"[{paper}] {path.stem}: continuing {source.name}")
     t0 = time.perf_counter()
     results = train_fn(config, str(workdir), dataset=cache[key])
     wall = time.perf_counter() - t0
@@ -161,6 +193,43 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
     log(f"[{paper}] {done}/{len(todo)} {path.stem}: {_headline(results['metrics'])} "
         f"({wall:.0f} s)")
   return paths
+
+
+def reevaluate(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Callable,
+               results_dir, workdir_root, train_fn: Callable | None = None, tol: float = 1e-5,
+               log: Callable = print) -> list[Path]:
+  """Re-runs the final evaluation of finished runs from their kept workdirs and adds the metric
+  keys their JSON lacks (e.g. an evaluation mode added later).
+
+  Training is complete in such a workdir, so ``train_offline`` only restores the best checkpoint
+  and evaluates the final splits. Keys the JSON already has must come out the same (within
+  ``tol``); otherwise nothing is written and the mismatch is raised, because the checkpoint or
+  the code no longer matches the stored numbers.
+  """
+  if train_fn is None:
+    from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
+    train_fn = trainer.train_offline
+  updated = []
+  for run in runs:
+    path = result_path(results_dir, run)
+    workdir = Path(workdir_root) / paper / path.stem
+    if not path.exists() or not (workdir / "best").is_dir():
+      continue
+    stored = json.loads(path.read_text())
+    config = get_config(args_lib.format_arg(run))
+    new = train_fn(config, str(workdir))["metrics"]
+    bad = {k: (stored["metrics"][k], v) for k, v in new.items()
+           if k in stored["metrics"] and abs(stored["metrics"][k] - v) > tol}
+    if bad:
+      raise ValueError(f"{path}: re-evaluation from {workdir} disagrees with the stored metrics "
+                       f"(stored, now): {bad}")
+    added = sorted(set(new) - set(stored["metrics"]))
+    stored["metrics"].update({k: new[k] for k in added})
+    _write_json(path, stored)
+    updated.append(path)
+    log(f"[{paper}] re-evaluated {path.stem}: {len(added)} metrics added, "
+        f"{len(set(new) & set(stored['metrics'])) - len(added)} reproduced")
+  return updated
 
 
 def _headline(metrics: Mapping[str, float]) -> str:

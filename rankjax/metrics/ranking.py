@@ -31,6 +31,11 @@ import numpy as np
 
 TIE_MODES = ("expected", "optimistic", "pessimistic")
 DEFAULT_KS = (5, 10, 20)
+# The reference code's evaluation (seq_rote.md 5.3 ``compat``): optimistic ties, 10,000 sampled
+# users, k in {5, 10}. Reported beside the default mode, never alone.
+COMPAT_KS = (5, 10)
+COMPAT_PREFIX = "compat/"
+COMPAT_USERS = 10_000
 
 
 def mask_scores(scores: jnp.ndarray, target: jnp.ndarray, history: jnp.ndarray | None
@@ -94,24 +99,30 @@ def metrics_from_counts(g: jnp.ndarray, e: jnp.ndarray, ks: Sequence[int] = DEFA
   return out
 
 
-@functools.partial(jax.jit, static_argnames=("ks", "ties", "mask_history"))
+@functools.partial(jax.jit, static_argnames=("ks", "ties", "mask_history", "compat"))
 def ranking_metrics(scores: jnp.ndarray, target: jnp.ndarray, history: jnp.ndarray | None = None,
                     *, ks: tuple[int, ...] = DEFAULT_KS, ties: str = "expected",
-                    mask_history: bool = True) -> dict[str, jnp.ndarray]:
+                    mask_history: bool = True, compat: bool = False) -> dict[str, jnp.ndarray]:
   """Per-user metrics ``{name: [B]}`` from full scores ``[B, V]`` (column = item id).
 
-  Id 0 (padding) is always excluded; ``history`` is masked when ``mask_history``.
+  Id 0 (padding) is always excluded; ``history`` is masked when ``mask_history``. ``compat`` adds
+  the reference code's optimistic-tie HR/NDCG@5/10 under ``compat/<name>`` (per user: the
+  10,000-user sample of the ``compat`` mode is drawn on the host with ``sample_eval_users``).
   """
   s = mask_scores(scores, target, history if mask_history else None)
   g, e = rank_counts(s, target)
-  return metrics_from_counts(g, e, ks, ties)
+  out = metrics_from_counts(g, e, ks, ties)
+  if compat:
+    ref = metrics_from_counts(g, e, COMPAT_KS, "optimistic")
+    out.update({f"{COMPAT_PREFIX}{m}@{k}": ref[f"{m}@{k}"] for k in COMPAT_KS for m in ("HR", "NDCG")})
+  return out
 
 
 def batch_metrics(scores, batch: Mapping[str, jnp.ndarray], *, ks=DEFAULT_KS, ties="expected",
-                  mask_history=True):
+                  mask_history=True, compat=False):
   """``ranking_metrics`` on an evaluation batch with ``target`` and ``history`` fields."""
   return ranking_metrics(scores, batch["target"], batch.get("history"), ks=tuple(ks), ties=ties,
-                         mask_history=mask_history)
+                         mask_history=mask_history, compat=compat)
 
 
 class Accumulator:

@@ -58,6 +58,14 @@ class Checkpointer:
         state=ocp.args.StandardRestore(), loop=ocp.args.JsonRestore()))
     return restored.state, restored.loop
 
+  def stored_shape(self, step: int, *keys: str) -> tuple[int, ...]:
+    """Shape of the state array at ``keys`` saved at ``step``, from the metadata (no array read)."""
+    meta = ocp.StandardCheckpointer().metadata(os.path.join(self.path(step), "state"))
+    node = meta.item_metadata
+    for k in keys:
+      node = node[k]
+    return tuple(node.shape)
+
   def wait(self):
     self.manager.wait_until_finished()
 

@@ -85,6 +85,8 @@ class Learner:
   # all items and full-ranking metrics are computed on device (only [B] values leave it).
   eval_kind: str = "pointwise"
   ranking_ks: Sequence[int] = (5, 10, 20)
+  # Also emit the reference code's optimistic-tie metrics (``compat/...``; seq_rote.md 5.3).
+  ranking_compat: bool = False
 
   def __post_init__(self):
     tables = self.spec.tables()
@@ -291,7 +293,8 @@ class Learner:
                                extra_variables=self._method_variables(state.mto_state))
     if self.eval_kind == "ranking":
       from rankjax.metrics import ranking  # pylint: disable=g-import-not-at-top
-      return ranking.batch_metrics(outputs["scores"], batch, ks=tuple(self.ranking_ks))
+      return ranking.batch_metrics(outputs["scores"], batch, ks=tuple(self.ranking_ks),
+                                   compat=self.ranking_compat)
     return objectives.predictions(outputs, self.tasks, self.loss_types)
 
   def jit_steps(self, state: TrainState, batch=None):

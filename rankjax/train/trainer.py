@@ -24,6 +24,7 @@ from tqdm import tqdm
 from rankjax.data import features as F
 from rankjax.data import pipeline
 from rankjax.data import registry as data_registry
+from rankjax.metrics import ranking
 from rankjax.models import registry as model_registry
 from rankjax.optim import sparse as sparse_lib
 from rankjax.train import checkpoint as ckpt_lib
@@ -127,7 +128,8 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
       embedding_init=emb_cfg.get("init", "normal"),
       steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
       constant_tables=dict(constant_tables or {}), eval_kind=config.eval.get("kind", "pointwise"),
-      ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))))
+      ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))),
+      ranking_compat=bool(config.eval.get("compat_users", 0)))
 
 
 @dataclasses.dataclass
@@ -218,9 +220,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   loop_state = {"best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
   latest = checkpointer.latest_step()
   if latest is not None:
-    target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                          abstract, state_sh)
-    state, loop_state = checkpointer.restore(target, latest)
+    state, loop_state = _restore(checkpointer, abstract, state_sh, latest)
     writer.truncate_after(latest)
     logging.warning("resumed from %s at step %d", checkpointer.path(latest), latest)
   else:
@@ -228,6 +228,32 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval.metrics)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
                checkpointer, best, writer, loop_state, metric_fns, local)
+
+
+def _restore(checkpointer: ckpt_lib.Checkpointer, abstract, state_sh, step: int):
+  """Restores ``step`` with the shapes and shardings of ``abstract``.
+
+  A run resumed with more epochs than the run that saved it (``scripts/sweep_seq.py --extend``)
+  has a longer per-epoch loss buffer: its first rows come from the checkpoint, the rest are zero,
+  as they would be at this step of the longer run.
+  """
+  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        abstract, state_sh)
+  full = target.epoch_losses["epochs"]
+  rows = checkpointer.stored_shape(step, "epoch_losses", "epochs")[0]
+  if rows > full.shape[0]:
+    raise ValueError(f"checkpoint {checkpointer.path(step)} was written by a run with more epochs "
+                     f"({rows - 1}) than this config trains ({full.shape[0] - 1}); use a new "
+                     f"workdir or at least as many epochs")
+  if rows == full.shape[0]:
+    return checkpointer.restore(target, step)
+  short = jax.ShapeDtypeStruct((rows,) + full.shape[1:], full.dtype, sharding=full.sharding)
+  target = target.replace(epoch_losses={**target.epoch_losses, "epochs": short})
+  state, loop_state = checkpointer.restore(target, step)
+  padded = np.zeros(full.shape, full.dtype)
+  padded[:rows] = jax.device_get(state.epoch_losses["epochs"])
+  epochs = jax.device_put(padded, full.sharding)
+  return state.replace(epoch_losses={**state.epoch_losses, "epochs": epochs}), loop_state
 
 
 class StepRunner:
@@ -326,7 +352,17 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
   if s.learner.eval_kind == "ranking":
     groups = tuple(s.config.eval.get("ranking_groups", ()))
     arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=groups)
-    return evaluation.mean_metrics(arrays, groups)
+    compat = {k: arrays.pop(k) for k in list(arrays) if k.startswith("pred/" + ranking.COMPAT_PREFIX)}
+    out = evaluation.mean_metrics(arrays, groups)
+    if compat:
+      # The reference draws a fresh user sample at every evaluation; ours is seeded by the step.
+      rows = ranking.sample_eval_users(len(next(iter(compat.values()))),
+                                       s.config.eval.compat_users,
+                                       eval_seed=s.config.eval.get("compat_seed", 0),
+                                       eval_index=int(s.state.step))
+      out.update({k[len("pred/"):]: float(np.mean(v[rows])) for k, v in compat.items()})
+      out[ranking.COMPAT_PREFIX + "num_users"] = float(len(rows))
+    return out
   arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=s.config.tasks)
   out = evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns)
   # Models with a conditional CVR (extra "cvr_<task>") also get it over parent-positive rows.

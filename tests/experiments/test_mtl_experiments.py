@@ -228,6 +228,47 @@ def test_sweep_expands_filters_and_resumes(tmp_path):
   assert len(calls) == 2
 
 
+def test_reevaluate_adds_new_metrics_and_rejects_changed_ones(tmp_path):
+  runs = [dict(dataset="synthetic_mmoe", corr=0.5, model="mmoe", method="ew", seed=0)]
+  get_config = lambda arg: mtl.get_config(arg + ",num_examples=240", experiment="pub",
+                                          defaults={})
+  stored = {"test/mse/mean": 0.1}
+  kwargs = dict(paper="pub", get_config=get_config, results_dir=tmp_path / "res",
+                workdir_root=tmp_path / "wd", log=lambda m: None)
+  trained = lambda config, workdir, dataset: {"metrics": dict(stored), "steps": 1}
+  (path,) = sweep.run_grid(runs, train_fn=trained, keep_workdirs=True, **kwargs)
+  # No kept checkpoint: nothing to re-evaluate.
+  assert sweep.reevaluate(runs, train_fn=None, **kwargs) == []
+  (tmp_path / "wd" / "pub" / path.stem / "best").mkdir(parents=True)
+  again = lambda config, workdir: {"metrics": {**stored, "test/compat/x": 0.5}}
+  assert sweep.reevaluate(runs, train_fn=again, **kwargs) == [path]
+  assert json.loads(path.read_text())["metrics"] == {**stored, "test/compat/x": 0.5}
+  changed = lambda config, workdir: {"metrics": {"test/mse/mean": 0.2}}
+  with pytest.raises(ValueError, match="disagrees with the stored metrics"):
+    sweep.reevaluate(runs, train_fn=changed, **kwargs)
+  assert json.loads(path.read_text())["metrics"]["test/mse/mean"] == 0.1
+
+
+def test_extend_continues_a_shorter_run_exactly(tmp_path):
+  get_config = lambda arg: mtl.get_config(arg + ",num_examples=240", experiment="pub",
+                                          defaults={})
+  run = dict(dataset="synthetic_mmoe", corr=0.5, model="mmoe", method="ew")
+  common = dict(paper="pub", get_config=get_config, keep_workdirs=True, log=lambda m: None)
+  scratch = dict(results_dir=tmp_path / "a", workdir_root=tmp_path / "wa")
+  (direct,) = sweep.run_grid([{**run, "epochs": 2, "seed": 0}], **common, **scratch)
+  two = dict(results_dir=tmp_path / "b", workdir_root=tmp_path / "wb")
+  sweep.run_grid([{**run, "epochs": 1, "seed": 0}], **common, **two)
+  longer = {**run, "epochs": 2, "seed": 0}
+  assert sweep.shorter_run({**run, "epochs": 2, "seed": 1}, paper="pub", **two) is None
+  assert sweep.shorter_run(longer, paper="pub", **two).name.endswith("epochs-1__seed-0")
+  (extended,) = sweep.run_grid([longer], **common, **two, extend=True)
+  a, b = (json.loads(p.read_text()) for p in (direct, extended))
+  assert a["steps"] == b["steps"]
+  assert a["metrics"].keys() == b["metrics"].keys()
+  for k, v in a["metrics"].items():
+    np.testing.assert_allclose(b["metrics"][k], v, rtol=1e-5, err_msg=k)
+
+
 def test_arg_strings_round_trip():
   opts = args_lib.parse_arg("runlocal,dataset=census,corr=-0.5,seed=2,manual_dir=/a/b,x=none")
   assert opts == {"runlocal": True, "dataset": "census", "corr": -0.5, "seed": 2,

@@ -38,11 +38,16 @@ def test_runlocal_trains_end_to_end(name, plugin, tmp_path):
     _need("amazon_beauty_semantic_ids_letter")
   config = _experiment(name).get_config("runlocal")
   assert config.model.kwargs.to_dict().items() >= _experiment(name).PLUGINS[plugin].items()
+  assert config.eval.compat_users == 10_000
+  with config.unlocked():
+    config.eval.compat_users = 100        # a real subsample of the slice's 300 users
   results = trainer.train_offline(config, str(tmp_path / "run"))
   m = results["metrics"]
   for split in ("valid", "test"):
-    for k in ("NDCG@10", "Recall@10", "NDCG@10[same_day=1]"):
+    for k in ("NDCG@10", "Recall@10", "NDCG@10[same_day=1]", "compat/NDCG@10", "compat/HR@5"):
       assert 0.0 <= m[f"{split}/{k}"] <= 1.0, (split, k, m)
+    assert m[f"{split}/compat/num_users"] == 100
+    assert f"{split}/compat/NDCG@20" not in m           # the reference reports k in {5, 10}
   curve = ranking_report.validation_curve(tmp_path / "run")
   assert [s for s, _ in curve] == [config.train.eval_every * (i + 1) for i in range(len(curve))]
   assert len(curve) == config.train.num_epochs
@@ -92,6 +97,12 @@ def test_report_table_and_curves(tmp_path):
   assert "0.0320 ± 0.0014" in row  # mean ± sample std over the two seeds
   assert "+3.2% (1/2 seeds)" in row  # 0.032 / 0.031 - 1, wins paired by seed
   assert "4 / 4.0" in row  # epochs trained / best
+  assert "HR@10 (compat)" not in text      # no run has the reference's evaluation mode
+  for r in runs:
+    r["metrics"].update({"test/compat/NDCG@10": 0.5, "test/compat/HR@10": 0.7})
+  text = ranking_report.markdown(runs, title="t", baseline="baseline")
+  assert "| NDCG@10 (compat) | HR@10 (compat) |" in text
+  assert "| 0.5000 ± 0.0000 | 0.7000 ± 0.0000 |" in text
   assert ranking_report.curve_plot(runs, tmp_path / "c.png", title="t")
   assert (tmp_path / "c.png").stat().st_size > 0
   np.testing.assert_allclose(ranking_report.best_epoch(runs[0]), 4.0)

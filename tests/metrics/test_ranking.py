@@ -77,6 +77,19 @@ def test_matches_numpy_reference_with_ties(ties):
     np.testing.assert_allclose(np.asarray(got[k]), want[k], atol=2e-6, err_msg=k)
 
 
+def test_compat_metrics_are_the_optimistic_ones():
+  rng = np.random.default_rng(2)
+  scores = jnp.asarray(rng.integers(0, 4, (9, 30)).astype(np.float32))   # many ties
+  target = jnp.asarray(rng.integers(1, 30, 9))
+  both = R.ranking_metrics(scores, target, None, compat=True)
+  opt = R.ranking_metrics(scores, target, None, ks=R.COMPAT_KS, ties="optimistic")
+  assert sorted(k for k in both if k.startswith(R.COMPAT_PREFIX)) == [
+      "compat/HR@10", "compat/HR@5", "compat/NDCG@10", "compat/NDCG@5"]
+  for k in ("HR@5", "NDCG@10"):
+    np.testing.assert_array_equal(both[R.COMPAT_PREFIX + k], opt[k])
+  assert not np.array_equal(both["NDCG@10"], both["compat/NDCG@10"])  # ties make them differ
+
+
 def test_generative_list_metrics():
   m = R.list_metrics(np.array([[7, 3, 9], [7, 3, 9]]), np.array([3, 5]), ks=(5,))
   np.testing.assert_allclose(m["Recall@5"], [1, 0])
