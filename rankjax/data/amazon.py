@@ -993,11 +993,26 @@ def _amazon_beauty_rq(cfg):
   return build_dataset("amazon_beauty_rq", cfg)
 
 
+def attribute_matrix(offsets: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+  """The CSR of ``load_item_attributes`` as ``int32 [N + 1, A_max]``, 0-padded (ids are >= 1)."""
+  counts = np.diff(offsets)
+  out = np.zeros((len(counts), max(int(counts.max(initial=0)), 1)), np.int32)
+  rows = np.repeat(np.arange(len(counts)), counts)
+  out[rows, np.arange(len(attrs)) - offsets[rows]] = attrs
+  return out
+
+
 @registry.register("amazon_beauty_ctr_loo")
 def _amazon_beauty_ctr_loo(cfg):
   """Beauty-CTR-LOO (seq_cape.md 5.4); config: ``hist_len`` (50), ``k_eval`` (1 or 20), ``dim``,
-  ``seed`` (2024), ``use_attributes`` (True: ``info["item_attributes"]`` = CSR of attributes)."""
+  ``seed`` (2024), ``max_users`` (first users only, for runlocal; the slice draws its own
+  negatives), ``use_attributes`` (True: ``info["item_attributes"]`` = CSR of attributes,
+  ``info["num_attributes"]`` and the constant table ``item_attributes`` [N + 1, A_max] that
+  rankjax/models/behaviour.py reads)."""
   seqs = load_s3rec("beauty")
+  max_users = _get(cfg, "max_users", None)
+  if max_users:
+    seqs = seqs.select(np.arange(min(int(max_users), seqs.num_users)))
   hist_len = int(_get(cfg, "hist_len", 50))
   dim = int(_get(cfg, "dim", 64))
   splits = ctr_loo_rows(seqs, hist_len=hist_len, k_train=int(_get(cfg, "k_train", 1)),
@@ -1009,5 +1024,8 @@ def _amazon_beauty_ctr_loo(cfg):
   info = {"num_items": n, "variant": "S3Rec order", "group_field": "user",
           "report": length_stats(seqs)}
   if _get(cfg, "use_attributes", True):
-    info["item_attributes"] = load_item_attributes("beauty")
+    attributes = load_item_attributes("beauty")
+    info["item_attributes"] = attributes
+    info["num_attributes"] = attributes[2]
+    info["constant_tables"] = {"item_attributes": attribute_matrix(*attributes[:2])}
   return registry.Dataset("amazon_beauty_ctr_loo", spec, splits, None, info)

@@ -13,6 +13,7 @@ _MODULES = [
     "rankjax.models.multitask",
     "rankjax.models.sequential",
     "rankjax.models.ranking",
+    "rankjax.models.behaviour",
 ]
 
 

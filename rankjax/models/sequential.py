@@ -245,6 +245,15 @@ def _example_mask(batch, b):
 # ------------------------------------------------------------------------------------------------
 # SASRec.
 
+def sasrec_block_kwargs(dim: int, dropout: float, norm_first: bool = False) -> dict:
+  """``TransformerBlock`` settings of SASRec (pmixer): the two 1x1 convolutions are an FFN of width
+  ``dim`` with ReLU, dropout on the attention weights and on both FFN layers, Xavier-normal kernels
+  and PyTorch's Conv1d bias init. Shared with SASRec-CTR (rankjax/models/behaviour.py)."""
+  return dict(ffn_dim=dim, ffn_activation="relu", norm_first=norm_first, attn_dropout=dropout,
+              ffn_inner_dropout=dropout, ffn_out_dropout=dropout,
+              kernel_init=nn.initializers.xavier_normal(), ffn_bias_init=A.torch_bias_init)
+
+
 @registry.register("sasrec")
 class SASRec(_Backbone):
   """SASRec (Kang & McAuley 2018) as in pmixer/SASRec.pytorch (seq_rote.md 4.1, seq_baselines 2).
@@ -271,11 +280,8 @@ class SASRec(_Backbone):
                                  embedding_init=nn.initializers.xavier_normal(),
                                  name="pos_emb")(P.slot_positions(valid))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    stack = self._stack(final_ln=True, ln_eps=self.ln_eps, ffn_dim=d, ffn_activation="relu",
-                        norm_first=self.norm_first, attn_dropout=self.dropout,
-                        ffn_inner_dropout=self.dropout, ffn_out_dropout=self.dropout,
-                        kernel_init=nn.initializers.xavier_normal(),
-                        ffn_bias_init=A.torch_bias_init)
+    stack = self._stack(final_ln=True, ln_eps=self.ln_eps,
+                        **sasrec_block_kwargs(d, self.dropout, self.norm_first))
     mask = self._attn_mask(valid, causal=True, key_padding=self.key_padding_mask)
     h, _ = stack(x, mask, rotary=self._rotary(batch, valid, d), train=train)
     out = {}

@@ -1,6 +1,7 @@
 """Evaluation over a whole split: jitted forward on padded batches, metrics on the host."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Iterable, Mapping, Sequence
 
 import jax
@@ -33,9 +34,27 @@ def collect_predictions(eval_step: Callable, state, batches: Iterable[Mapping[st
   return {k: np.concatenate(v) for k, v in result.items()}
 
 
+# Metrics averaged over groups of rows (e.g. users); the trainer binds them with ``GroupedFn``.
+GROUPED_METRICS = ("gauc", "xgauc")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedFn:
+  """A grouped metric of ``rankjax.metrics.grouped`` bound to its weighting, called as
+  ``fn(y, pred, groups)``; the groups are the split's ``eval.group_field`` column."""
+  fn: Callable
+  weighting: str
+
+  def __call__(self, y, pred, groups):
+    return self.fn(y, pred, groups, weighting=self.weighting)
+
+
 def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
-                 metric_fns: Mapping[str, Callable]) -> dict[str, float]:
+                 metric_fns: Mapping[str, Callable],
+                 groups: np.ndarray | None = None) -> dict[str, float]:
   """``{f"{metric}/{task}": value}`` plus ``f"{metric}/mean"`` over the tasks where it is defined.
+
+  ``GroupedFn`` metrics (gAUC) are computed within the ``groups`` of the rows (one id per row).
 
   A task whose split has a single class has no AUC (NaN; e.g. the sparsest CVR task of the EKTM
   generator in a 50k-row validation split); the mean skips it, so early stopping still sees the
@@ -48,7 +67,7 @@ def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
     for t in tasks:
       if t not in arrays:
         continue
-      v = _score(fn, arrays[t], arrays[f"pred/{t}"])
+      v = _score(fn, arrays[t], arrays[f"pred/{t}"], groups)
       out[f"{name}/{t}"] = v
       values.append(v)
     if values:  # also for one task, so that "auc/mean" is a valid early-stopping metric
@@ -58,8 +77,8 @@ def task_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
 
 
 def conditional_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
-                        parents: Sequence[int] | None, metric_fns: Mapping[str, Callable]
-                        ) -> dict[str, float]:
+                        parents: Sequence[int] | None, metric_fns: Mapping[str, Callable],
+                        groups: np.ndarray | None = None) -> dict[str, float]:
   """``{f"cvr_{metric}/{task}": value}`` of the conditional CVR (ektm.md 5: "CVR_k AUC over
   parent-positive samples (p_k vs y_k)").
 
@@ -80,13 +99,21 @@ def conditional_metrics(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
       continue
     rows = p_label == 1
     for name, fn in metric_fns.items():
-      out[f"cvr_{name}/{t}"] = (_score(fn, arrays[t][rows], pred[rows]) if rows.any()
+      sub = None if groups is None else groups[rows]
+      out[f"cvr_{name}/{t}"] = (_score(fn, arrays[t][rows], pred[rows], sub) if rows.any()
                                 else float("nan"))
   return out
 
 
-def _score(fn: Callable, y: np.ndarray, pred: np.ndarray) -> float:
-  return float(fn(y.astype(np.float64), pred.astype(np.float64)))
+def _score(fn: Callable, y: np.ndarray, pred: np.ndarray, groups: np.ndarray | None = None
+           ) -> float:
+  y, pred = y.astype(np.float64), pred.astype(np.float64)
+  if isinstance(fn, GroupedFn):
+    if groups is None:
+      raise ValueError("a grouped metric (gauc) needs the rows' groups: set config "
+                       "eval.group_field to a column of the evaluation splits")
+    return float(fn(y, pred, groups))
+  return float(fn(y, pred))
 
 
 def mean_metrics(arrays: Mapping[str, np.ndarray], groups: Sequence[str] = ()) -> dict[str, float]:

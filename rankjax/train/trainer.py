@@ -151,9 +151,24 @@ class Setup:
   local_batch_size: int
 
 
-def _metric_fns(names):
+def _metric_fns(eval_cfg):
+  """Metric functions of ``eval.metrics``; grouped ones (gauc) are bound to
+  ``eval.group_weighting`` (default ``impressions``) and need ``eval.group_field``."""
   from rankjax import metrics  # pylint: disable=g-import-not-at-top
-  return {n: metrics.get(n) for n in names}
+  fns = {}
+  for n in eval_cfg.metrics:
+    fn = metrics.get(n)
+    if n.lower() in evaluation.GROUPED_METRICS:
+      if not eval_cfg.get("group_field", ""):
+        raise ValueError(f"config eval.metrics: {n!r} is computed per group; set eval.group_field "
+                         f"to the column that holds the group (e.g. 'user')")
+      weighting = eval_cfg.get("group_weighting", "impressions")
+      valid = metrics.XGAUC_WEIGHTINGS if n.lower() == "xgauc" else metrics.GAUC_WEIGHTINGS
+      if weighting not in valid:
+        raise ValueError(f"config eval.group_weighting {weighting!r} is not one of {valid}")
+      fn = evaluation.GroupedFn(fn, weighting)
+    fns[n] = fn
+  return fns
 
 
 def _local_rows(batch: dict, local: int) -> dict:
@@ -225,7 +240,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
     logging.warning("resumed from %s at step %d", checkpointer.path(latest), latest)
   else:
     state = jax.jit(init, out_shardings=state_sh)(jax.random.key(config.seed))
-  metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval.metrics)
+  metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
                checkpointer, best, writer, loop_state, metric_fns, local)
 
@@ -363,11 +378,17 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
       out.update({k[len("pred/"):]: float(np.mean(v[rows])) for k, v in compat.items()})
       out[ranking.COMPAT_PREFIX + "num_users"] = float(len(rows))
     return out
-  arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=s.config.tasks)
-  out = evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns)
+  group_field = s.config.eval.get("group_field", "")
+  keep = tuple(s.config.tasks) + ((group_field,) if group_field else ())
+  if group_field and group_field not in split_columns:
+    raise ValueError(f"config eval.group_field {group_field!r} is not a column of split {name!r} "
+                     f"(columns: {sorted(split_columns)})")
+  arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=keep)
+  groups = arrays.get(group_field) if group_field else None
+  out = evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns, groups)
   # Models with a conditional CVR (extra "cvr_<task>") also get it over parent-positive rows.
   parents = s.config.model.get("kwargs", {}).get("parents")
-  out.update(evaluation.conditional_metrics(arrays, s.config.tasks, parents, s.metric_fns))
+  out.update(evaluation.conditional_metrics(arrays, s.config.tasks, parents, s.metric_fns, groups))
   return out
 
 

@@ -345,3 +345,10 @@ def test_beauty_ctr_loo_build():
   pos = a["test"]["label"] == 1
   np.testing.assert_array_equal(a["test"]["item_history"][pos][:, -1],
                                 a["valid"]["target_item"][a["valid"]["label"] == 1])
+
+
+def test_attribute_matrix_pads_the_csr_with_zeros():
+  offsets = np.array([0, 0, 2, 3])               # item 0 (padding) has none
+  m = D.attribute_matrix(offsets, np.array([4, 9, 5], np.int32))
+  np.testing.assert_array_equal(m, [[0, 0], [4, 9], [5, 0]])
+  assert m.dtype == np.int32

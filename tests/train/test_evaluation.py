@@ -66,3 +66,34 @@ def test_conditional_cvr_metrics_nan_on_empty_or_single_class_subsets():
   # Models without a conditional CVR (no pred/cvr_<task>) get no keys.
   no_cvr = {k: v for k, v in arrays.items() if not k.startswith("pred/cvr_")}
   assert evaluation.conditional_metrics(no_cvr, ("click", "cvr1", "cvr2"), None, fns) == {}
+
+
+def test_grouped_metrics_use_the_group_field_seq_cape_hand_case():
+  # seq_cape.md 9.9: AUC 0.625; users A (rows 1-2) and B (rows 3-4): gAUC = (2 * 1 + 2 * 0.5) / 4.
+  arrays = {"label": np.array([1.0, 0.0, 1.0, 0.0]), "pred/label": np.array([0.9, 0.8, 0.3, 0.3])}
+  fns = {"auc": metrics.get("auc"), "logloss": metrics.get("logloss"),
+         "gauc": evaluation.GroupedFn(metrics.get("gauc"), "impressions")}
+  out = evaluation.task_metrics(arrays, ("label",), fns, groups=np.array([7, 7, 9, 9]))
+  assert out["auc/label"] == 0.625 and out["gauc/label"] == 0.75
+  np.testing.assert_allclose(out["logloss/label"], metrics.get("logloss")(
+      arrays["label"], arrays["pred/label"]))
+  try:
+    evaluation.task_metrics(arrays, ("label",), fns)
+  except ValueError as e:
+    assert "eval.group_field" in str(e)
+  else:
+    raise AssertionError("a grouped metric without groups must raise")
+
+
+def test_trainer_binds_grouped_metrics_and_requires_a_group_field():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+  from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
+  cfg = ml_collections.ConfigDict({"metrics": ("auc", "gauc"), "group_field": "user"})
+  fns = trainer._metric_fns(cfg)  # pylint: disable=protected-access
+  assert fns["auc"] is metrics.get("auc") and fns["gauc"].weighting == "impressions"
+  with pytest.raises(ValueError, match="eval.group_field"):
+    trainer._metric_fns(ml_collections.ConfigDict({"metrics": ("gauc",)}))  # pylint: disable=protected-access
+  cfg.group_weighting = "users"
+  with pytest.raises(ValueError, match="eval.group_weighting 'users' is not one of"):
+    trainer._metric_fns(cfg)  # pylint: disable=protected-access
