@@ -98,7 +98,9 @@ def markdown(results: Sequence[Mapping[str, Any]], *, title: str, baseline: str,
       spe = [r.get("steps_per_epoch") or math.nan for r in runs]
       epochs = np.mean([r["steps"] / s for r, s in zip(runs, spe)])
       best = np.nanmean([best_epoch(r) for r in runs]) if runs else math.nan
-      sec = np.mean([r["wall_s"] * s / r["steps"] for r, s in zip(runs, spe)])
+      # An extended run (sweep --extend) timed only the steps it added.
+      sec = np.mean([r["wall_s"] * s / (r["steps"] - r.get("extended_from", {}).get("steps", 0))
+                     for r, s in zip(runs, spe)])
       seeds = ",".join(str(r["options"]["seed"]) for r in runs)
       cells = [labels.get(plugin, plugin), str(len(runs)), seeds]
       cells += [fmt(values(runs, f"test/{m}")) for m in METRICS]

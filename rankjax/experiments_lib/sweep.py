@@ -138,6 +138,11 @@ def shorter_run(run: Mapping[str, Any], results_dir, workdir_root, paper: str,
   return best
 
 
+def _finished_steps(workdir: Path) -> int:
+  """Last checkpointed step of a finished run's workdir."""
+  return max(int(p.name) for p in (Path(workdir) / "checkpoints").iterdir() if p.name.isdigit())
+
+
 def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Callable,
              results_dir, workdir_root, keep_workdirs: bool = False,
              train_fn: Callable | None = None, extend: bool = False,
@@ -186,7 +191,10 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
     t0 = time.perf_counter()
     results = train_fn(config, str(workdir), dataset=cache[key])
     wall = time.perf_counter() - t0
-    _write_json(path, summarise(run, paper, config, results, wall, workdir))
+    summary = summarise(run, paper, config, results, wall, workdir)
+    if source is not None:  # wall_s covers only the added steps
+      summary["extended_from"] = {"run": source.name, "steps": _finished_steps(source)}
+    _write_json(path, summary)
     if not keep_workdirs:
       shutil.rmtree(workdir, ignore_errors=True)
     done += 1

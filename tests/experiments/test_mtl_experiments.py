@@ -264,6 +264,7 @@ def test_extend_continues_a_shorter_run_exactly(tmp_path):
   (extended,) = sweep.run_grid([longer], **common, **two, extend=True)
   a, b = (json.loads(p.read_text()) for p in (direct, extended))
   assert a["steps"] == b["steps"]
+  assert b["extended_from"]["steps"] == a["steps"] // 2 and "extended_from" not in a
   assert a["metrics"].keys() == b["metrics"].keys()
   for k, v in a["metrics"].items():
     np.testing.assert_allclose(b["metrics"][k], v, rtol=1e-5, err_msg=k)
