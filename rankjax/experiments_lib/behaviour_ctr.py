@@ -71,6 +71,8 @@ def _pick(opts: Mapping[str, Any], key: str, default):
 def model_kwargs(opts: Mapping[str, Any]) -> dict:
   """The model kwargs of ``backbone`` with ``position`` and the CAPE settings."""
   model, positions, _, kwargs = BACKBONES[opts["backbone"]]
+  # "position=none" on the command line is read as None (args.parse_arg).
+  opts = dict(opts, position="none" if opts["position"] is None else opts["position"])
   _check("position", opts["position"], positions)
   _check("mask_mode", opts["mask_mode"], ("exclude", "reference"))
   out = dict(kwargs, position=opts["position"], dropout=PROTOCOL["net_dropout"],

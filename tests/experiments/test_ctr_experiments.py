@@ -52,6 +52,10 @@ def test_configs_follow_the_protocol():
   assert sas.model.kwargs.pooling == "target_attention"
   grid = _ctr().sweep()
   assert len({tuple(sorted(r.items())) for r in grid}) == len(grid)
+  # Every grid run round-trips through its command-line string ("position=none" reads as None).
+  for run in grid:
+    arg = ",".join(f"{k}={v}" for k, v in run.items())
+    assert _ctr().get_config(arg).model.kwargs.position == run["position"], arg
   assert {r["backbone"] for r in grid} == {"din", "sasrec_ctr", "bst"}
 
 
