@@ -59,6 +59,11 @@ def resolve(arg: str | Mapping[str, Any] | None, defaults: Mapping[str, Any]) ->
   return opts, hparams
 
 
+def pick(opts: Mapping[str, Any], key: str, default):
+  """``opts[key]``, or ``default`` where the option is unset (None)."""
+  return default if opts.get(key) is None else opts[key]
+
+
 def run_name(opts: Mapping[str, Any]) -> str:
   """A file-system safe name of a run, e.g. ``dataset-census__model-mmoe__seed-0``."""
   def clean(v):

@@ -64,9 +64,6 @@ def _check(name: str, value, valid):
     raise ValueError(f"option {name}={value!r} is not one of {tuple(valid)}")
 
 
-def _pick(opts: Mapping[str, Any], key: str, default):
-  return default if opts.get(key) is None else opts[key]
-
 
 def model_kwargs(opts: Mapping[str, Any]) -> dict:
   """The model kwargs of ``backbone`` with ``position`` and the CAPE settings."""
@@ -114,10 +111,10 @@ def build_config(opts: Mapping[str, Any], *, experiment: str = "cape_ctr"):
   c.model.kwargs = model_kwargs(opts)
   # Adam on the item table too (the spec trains everything with Adam lr 1e-3).
   c.embedding.sparse = False
-  c.optimizer = dict(name="adam", lr=float(_pick(opts, "lr", PROTOCOL["lr"])), schedule="constant",
+  c.optimizer = dict(name="adam", lr=float(args_lib.pick(opts, "lr", PROTOCOL["lr"])), schedule="constant",
                      warmup_steps=0, grad_clip_norm=0.0, kwargs={})
-  batch = int(_pick(opts, "batch_size", PROTOCOL["batch_size"]))
-  epochs = int(_pick(opts, "epochs", 2 if runlocal else PROTOCOL["epochs"]))
+  batch = int(args_lib.pick(opts, "batch_size", PROTOCOL["batch_size"]))
+  epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else PROTOCOL["epochs"]))
   spe = max(1, math.ceil(train_rows(max_users) / batch))
   c.train.batch_size = batch
   c.train.num_epochs = epochs
@@ -126,7 +123,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str = "cape_ctr"):
   c.train.checkpoint_every = spe * 5
   c.train.keep_checkpoints = 1
   c.train.early_stopping = dict(metric=SELECTION_METRIC, mode="max",
-                                patience=int(_pick(opts, "patience", PROTOCOL["patience"])))
+                                patience=int(args_lib.pick(opts, "patience", PROTOCOL["patience"])))
   c.eval.kind = "pointwise"
   c.eval.metrics = METRICS
   c.eval.group_field = "user"                # gAUC per user, weighted by impressions (5.3)

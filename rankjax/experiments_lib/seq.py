@@ -94,9 +94,6 @@ def config_steps_per_epoch(config) -> int:
   return steps_per_epoch(rows, config.train.batch_size)
 
 
-def _pick(opts: Mapping[str, Any], key: str, default):
-  return default if opts.get(key) is None else opts[key]
-
 
 def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
                  plugin_kwargs: Mapping[str, Any]):
@@ -112,7 +109,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.seed = int(opts["seed"])
   c.tasks = ("next_item",)
   ds = dict(name=DATASETS[opts["dataset"]][0], example=b["example"],
-            max_len=int(_pick(opts, "max_len", b["max_len"])), dim=int(_pick(opts, "dim", b["dim"])))
+            max_len=int(args_lib.pick(opts, "max_len", b["max_len"])), dim=int(args_lib.pick(opts, "dim", b["dim"])))
   if max_users:
     ds["max_users"] = int(max_users)
   c.dataset = ds
@@ -124,13 +121,13 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   # The losses and full-ranking scores read whole tables, so these are dense (not row-sparse).
   c.model.full_tables = b["full_tables"]
   c.embedding.sparse = False
-  c.embedding.init = str(_pick(opts, "emb_init", b.get("embedding_init", "normal")))
+  c.embedding.init = str(args_lib.pick(opts, "emb_init", b.get("embedding_init", "normal")))
   c.optimizer = dict(b["optimizer"])
   if opts.get("lr") is not None:
     c.optimizer.lr = float(opts["lr"])
-  batch = int(_pick(opts, "batch_size", b["batch_size"]))
-  epochs = int(_pick(opts, "epochs", 2 if runlocal else b["epochs"]))
-  every = int(_pick(opts, "eval_every_epochs", 1 if runlocal else b["eval_every_epochs"]))
+  batch = int(args_lib.pick(opts, "batch_size", b["batch_size"]))
+  epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else b["epochs"]))
+  every = int(args_lib.pick(opts, "eval_every_epochs", 1 if runlocal else b["eval_every_epochs"]))
   spe = steps_per_epoch(train_rows(opts["dataset"], b["example"], max_users, ds["max_len"]), batch)
   c.train.batch_size = batch
   c.train.num_epochs = epochs
@@ -139,7 +136,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.train.checkpoint_every = c.train.eval_every * 5
   c.train.keep_checkpoints = 1
   c.train.early_stopping = dict(metric=SELECTION_METRIC, mode="max",
-                                patience=int(_pick(opts, "patience", b["patience"])))
+                                patience=int(args_lib.pick(opts, "patience", b["patience"])))
   c.eval.kind = "ranking"
   c.eval.validation_split = "valid"
   c.eval.final_splits = ("test",)
