@@ -21,3 +21,20 @@ jax.config.update("jax_disable_most_optimizations",
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("RANKJAX_SHARED", os.path.join(REPO, "..", "shared"))
+
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "slow: longer runs (simulator presets, seeds); skipped unless RANKJAX_SLOW=1")
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  if os.environ.get("RANKJAX_SLOW", "").lower() in ("1", "true"):
+    return
+  skip = pytest.mark.skip(reason="slow test: set RANKJAX_SLOW=1 to run it")
+  for item in items:
+    if "slow" in item.keywords:
+      item.add_marker(skip)
