@@ -29,6 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict({
       "batch_size": 512, "num_steps": 0, "num_epochs": 1, "log_every": 50, "eval_every": 500,
       "checkpoint_every": 1000, "keep_checkpoints": 3, "prefetch": 2,
+      # > 0: in epochs of the dataset, counted at run time (these override the step counts).
+      "eval_every_epochs": 0.0, "checkpoint_every_epochs": 0.0,
       "early_stopping": {"metric": "auc/mean", "mode": "max", "patience": 0}})
   # kind "pointwise": per-row predictions scored on the host with `metrics`; kind "ranking": the
   # model scores all items and NDCG/Recall/HR@ranking_ks are computed on device, averaged overall

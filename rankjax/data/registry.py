@@ -33,6 +33,7 @@ _LOADERS: dict[str, Callable] = {}
 _MODULES = [
     "rankjax.data.synthetic",
     "rankjax.data.amazon",
+    "rankjax.data.sequences.sequence_file",
     "rankjax.data.census",
     "rankjax.data.criteo_journeys",
     "rankjax.data.kuairand",
@@ -75,6 +76,10 @@ def names() -> list[str]:
 
 
 def load(dataset_config) -> Dataset:
+  """The dataset of a config (a ConfigDict or a plain dict with ``name`` and options)."""
+  if isinstance(dataset_config, Mapping):
+    import ml_collections  # pylint: disable=g-import-not-at-top
+    dataset_config = ml_collections.ConfigDict(dict(dataset_config))
   name = dataset_config.name
   if name not in _LOADERS:
     _import_all()

@@ -128,7 +128,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str = "cape_ctr"):
   c.eval.metrics = METRICS
   c.eval.group_field = "user"                # gAUC per user, weighted by impressions (5.3)
   c.eval.group_weighting = "impressions"
-  c.eval.validation_split = "valid"
+  c.eval.validation_split = "validation"
   c.eval.final_splits = ("test",)
   c.eval.batch_size = 4096
   return c

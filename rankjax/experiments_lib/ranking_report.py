@@ -36,8 +36,18 @@ def group(results: Sequence[Mapping[str, Any]]) -> dict:
   return out
 
 
+# Runs recorded before the split was renamed (rankjax/data/sequences/loo.py) call it "valid".
+_LEGACY_VALIDATION = "valid"
+
+
+def _get_metric(metrics: Mapping[str, Any], key: str) -> float:
+  if key in metrics or not key.startswith("validation/"):
+    return metrics.get(key, math.nan)
+  return metrics.get(_LEGACY_VALIDATION + key[len("validation"):], math.nan)
+
+
 def values(runs: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
-  return np.array([r["metrics"].get(key, math.nan) for r in runs], np.float64)
+  return np.array([_get_metric(r["metrics"], key) for r in runs], np.float64)
 
 
 def mean_std(v: np.ndarray) -> tuple[float, float]:
@@ -111,7 +121,7 @@ def markdown(results: Sequence[Mapping[str, Any]], *, title: str, baseline: str,
         cells += [relative_change(runs, base, HEADLINE), relative_change(runs, base, "Recall@10")]
       cells += [fmt(values(runs, f"test/{HEADLINE}[same_day=1]")),
                 fmt(values(runs, f"test/{HEADLINE}[same_day=0]")),
-                fmt(values(runs, f"valid/{HEADLINE}")), f"{epochs:.0f} / {best:.1f}",
+                fmt(values(runs, f"validation/{HEADLINE}")), f"{epochs:.0f} / {best:.1f}",
                 f"{sec:.0f}"]
       lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -126,7 +136,7 @@ def validation_curve(workdir, metric: str = HEADLINE) -> list[list[float]]:
   out = []
   for line in path.read_text().splitlines():
     rec = json.loads(line)
-    if rec.get("split") == "valid" and metric in rec:
+    if rec.get("split") in ("validation", _LEGACY_VALIDATION) and metric in rec:
       out.append([int(rec["step"]), float(rec[metric])])
   return out
 

@@ -31,10 +31,13 @@ COMMON_OPTIONS = dict(
     epochs=None, batch_size=None, lr=None, patience=None, max_users=None,
     eval_every_epochs=None,   # evaluate every this many epochs (default: the backbone's)
     dim=None, max_len=None, ffn_dim=None,  # size overrides (semantic-ID runs on a CPU budget)
-    emb_init=None)  # item-table init (normal | xavier_normal); default: the backbone's
+    emb_init=None,  # item-table init (normal | xavier_normal); default: the backbone's
+    path=None)  # dataset=sequence_file: the file (or --config.dataset.path=...)
 
-# Option name -> (registered data set, train rows = users (SASRec: one row per user)).
-DATASETS = {"beauty": ("amazon_beauty", 22_363), "toys": ("amazon_toys", 19_412)}
+# Option name -> registered data set. "sequence_file" is the user's own log: its options (path,
+# format, ...) are keys of config.dataset, e.g. --config.dataset.path=/data/log.inter.
+DATASETS = {"beauty": "amazon_beauty", "toys": "amazon_toys", "sequence_file": "sequence_file"}
+_S3REC = {"beauty": "beauty", "toys": "toys"}
 SEEDS = (2024, 2025, 2026)  # seq_rote.md 4.3 / seq_fair.md 5
 RANKING_KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@10"
@@ -71,26 +74,31 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
 @functools.lru_cache(maxsize=None)
 def _train_lengths(dataset: str) -> tuple:
   from rankjax.data import amazon  # pylint: disable=g-import-not-at-top
-  seqs = amazon.load_s3rec("Beauty" if dataset == "beauty" else "Toys_and_Games")
+  seqs = amazon.load_s3rec(_S3REC[dataset])
   return tuple(amazon.LeaveOneOut(seqs).train_len.tolist())
 
 
 def train_rows(dataset: str, example: str, max_users=None, max_len: int = 50) -> int:
   """Training rows per epoch: SASRec has one per user; RPG adds a window per train item beyond
   L + 1 (rankjax.data.amazon.rpg_rows), counted from the sequence lengths."""
-  users = DATASETS[dataset][1]
-  users = min(users, int(max_users)) if max_users else users
+  lengths = _train_lengths(dataset)
+  users = min(len(lengths), int(max_users)) if max_users else len(lengths)
   if example != "semantic_id":
     return users
-  m = np.asarray(_train_lengths(dataset)[:users])
+  m = np.asarray(lengths[:users])
   return int(np.sum(m >= 2) + np.sum(np.maximum(m - max_len - 1, 0) * (m >= 2)))
 
 
 def config_steps_per_epoch(config) -> int:
-  """Steps per epoch of a config built here (for epoch axes in tables and plots)."""
-  name = {v[0]: k for k, v in DATASETS.items()}[config.dataset.name]
-  rows = train_rows(name, config.dataset.example, config.dataset.get("max_users"),
-                    config.dataset.max_len)
+  """Steps per epoch of a config built here (for epoch axes in tables and plots), counted from
+  the data (the shipped sets' lengths; any other set is loaded)."""
+  name = {v: k for k, v in DATASETS.items()}.get(config.dataset.name)
+  if name in _S3REC:
+    rows = train_rows(name, config.dataset.example, config.dataset.get("max_users"),
+                      config.dataset.max_len)
+  else:
+    from rankjax.data import registry  # pylint: disable=g-import-not-at-top
+    rows = registry.load(config.dataset).info["train_rows"]
   return steps_per_epoch(rows, config.train.batch_size)
 
 
@@ -108,10 +116,15 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.experiment = experiment
   c.seed = int(opts["seed"])
   c.tasks = ("next_item",)
-  ds = dict(name=DATASETS[opts["dataset"]][0], example=b["example"],
+  ds = dict(name=DATASETS[opts["dataset"]], example=b["example"],
             max_len=int(args_lib.pick(opts, "max_len", b["max_len"])), dim=int(args_lib.pick(opts, "dim", b["dim"])))
   if max_users:
     ds["max_users"] = int(max_users)
+  if opts["dataset"] == "sequence_file":
+    from rankjax.data.sequences import sequence_file  # pylint: disable=g-import-not-at-top
+    ds = {**sequence_file.DEFAULTS, **ds}
+    if opts.get("path"):
+      ds["path"] = str(opts["path"])
   c.dataset = ds
   c.model.name = b["model"]
   kwargs = {**b["kwargs"], **dict(plugin_kwargs)}
@@ -128,17 +141,17 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   batch = int(args_lib.pick(opts, "batch_size", b["batch_size"]))
   epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else b["epochs"]))
   every = int(args_lib.pick(opts, "eval_every_epochs", 1 if runlocal else b["eval_every_epochs"]))
-  spe = steps_per_epoch(train_rows(opts["dataset"], b["example"], max_users, ds["max_len"]), batch)
   c.train.batch_size = batch
   c.train.num_epochs = epochs
-  c.train.eval_every = spe * max(1, min(every, epochs))
-  c.train.log_every = max(1, min(50, spe))
-  c.train.checkpoint_every = c.train.eval_every * 5
+  # In epochs: the trainer counts the dataset's steps per epoch at run time.
+  c.train.eval_every_epochs = max(1, min(every, epochs))
+  c.train.log_every = 50 if not runlocal else 1
+  c.train.checkpoint_every_epochs = c.train.eval_every_epochs * 5
   c.train.keep_checkpoints = 1
   c.train.early_stopping = dict(metric=SELECTION_METRIC, mode="max",
                                 patience=int(args_lib.pick(opts, "patience", b["patience"])))
   c.eval.kind = "ranking"
-  c.eval.validation_split = "valid"
+  c.eval.validation_split = "validation"
   c.eval.final_splits = ("test",)
   c.eval.ranking_ks = RANKING_KS
   c.eval.ranking_groups = ("same_day",)

@@ -149,6 +149,7 @@ class Setup:
   loop_state: dict
   metric_fns: dict
   local_batch_size: int
+  eval_every: int
 
 
 def _metric_fns(eval_cfg):
@@ -169,6 +170,13 @@ def _metric_fns(eval_cfg):
       fn = evaluation.GroupedFn(fn, weighting)
     fns[n] = fn
   return fns
+
+
+def every_steps(train_cfg, key: str, steps_per_epoch: int) -> int:
+  """``train.<key>`` in steps, or ``train.<key>_epochs`` (if > 0) times the dataset's steps per
+  epoch, so that configs never type a dataset's size."""
+  epochs = float(train_cfg.get(f"{key}_epochs", 0.0) or 0.0)
+  return max(1, round(epochs * steps_per_epoch)) if epochs > 0 else int(train_cfg[key])
 
 
 def _local_rows(batch: dict, local: int) -> dict:
@@ -227,8 +235,9 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   def put(batch):
     return mesh_lib.host_to_global(_local_rows(batch, local), batch_sh)
 
+  spe = train_src.steps_per_epoch
   checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                       every=config.train.checkpoint_every,
+                                       every=every_steps(config.train, "checkpoint_every", spe),
                                        keep=config.train.get("keep_checkpoints", 3))
   best = ckpt_lib.Checkpointer(os.path.join(workdir, "best"), every=0, keep=1, async_save=False)
   writer = logging_utils.MetricWriter(workdir, enabled=jax.process_index() == 0)
@@ -242,7 +251,8 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
     state = jax.jit(init, out_shardings=state_sh)(jax.random.key(config.seed))
   metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
-               checkpointer, best, writer, loop_state, metric_fns, local)
+               checkpointer, best, writer, loop_state, metric_fns, local,
+               every_steps(config.train, "eval_every", spe))
 
 
 def _restore(checkpointer: ckpt_lib.Checkpointer, abstract, state_sh, step: int):
@@ -414,7 +424,7 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
     return s.put(F.validate_batch(spec, train_src.batch(k), source=f"{s.dataset.name}/train"))
 
   def on_step(step, _):
-    if step % config.train.eval_every and step != total:
+    if step % s.eval_every and step != total:
       return False
     if eval_split not in s.dataset.splits:
       return False

@@ -316,7 +316,7 @@ def test_registered_dataset_batches_validate(example):
   src = ds.info["train_source"](16, seed=0)
   batch = F.validate_batch(ds.spec, src.batch(1), check_labels=False)
   assert batch["example_mask"].shape == (16,)
-  for split in ("valid", "test"):
+  for split in ("validation", "test"):
     cols = ds.splits[split]
     assert len(cols["target"]) == 40
     rows = {k: v[:5] for k, v in cols.items()}
@@ -332,7 +332,7 @@ def test_beauty_ctr_loo_build():
   seqs = D.load_s3rec("beauty")
   a = D.ctr_loo_rows(seqs)
   assert len(a["train"]["label"]) == 262826
-  assert len(a["valid"]["label"]) == len(a["test"]["label"]) == 2 * 22363
+  assert len(a["validation"]["label"]) == len(a["test"]["label"]) == 2 * 22363
   neg = a["train"]["label"] == 0
   users, items = a["train"]["user"][neg], a["train"]["target_item"][neg]
   keys = np.sort(seqs.row_of().astype(np.int64) * (seqs.num_items + 1) + seqs.items)
@@ -344,7 +344,7 @@ def test_beauty_ctr_loo_build():
   # The test history ends with the validation item.
   pos = a["test"]["label"] == 1
   np.testing.assert_array_equal(a["test"]["item_history"][pos][:, -1],
-                                a["valid"]["target_item"][a["valid"]["label"] == 1])
+                                a["validation"]["target_item"][a["validation"]["label"] == 1])
 
 
 def test_attribute_matrix_pads_the_csr_with_zeros():

@@ -84,7 +84,7 @@ def test_runlocal_trains_end_to_end(tmp_path):
   assert config.train.eval_every == math.ceil(len(ds.splits["train"]["label"]) / 1024)
   results = trainer.train_offline(config, str(tmp_path / "run"), dataset=ds)
   m = results["metrics"]
-  for split in ("valid", "test"):
+  for split in ("validation", "test"):
     for k in ("auc", "gauc"):
       assert 0.0 <= m[f"{split}/{k}/label"] <= 1.0, (split, k, m)
     assert np.isfinite(m[f"{split}/logloss/label"]) and m[f"{split}/logloss/label"] > 0

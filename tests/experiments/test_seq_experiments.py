@@ -43,24 +43,27 @@ def test_runlocal_trains_end_to_end(name, plugin, tmp_path):
     config.eval.compat_users = 100        # a real subsample of the slice's 300 users
   results = trainer.train_offline(config, str(tmp_path / "run"))
   m = results["metrics"]
-  for split in ("valid", "test"):
+  for split in ("validation", "test"):
     for k in ("NDCG@10", "Recall@10", "NDCG@10[same_day=1]", "compat/NDCG@10", "compat/HR@5"):
       assert 0.0 <= m[f"{split}/{k}"] <= 1.0, (split, k, m)
     assert m[f"{split}/compat/num_users"] == 100
     assert f"{split}/compat/NDCG@20" not in m           # the reference reports k in {5, 10}
   curve = ranking_report.validation_curve(tmp_path / "run")
-  assert [s for s, _ in curve] == [config.train.eval_every * (i + 1) for i in range(len(curve))]
+  every = seq.config_steps_per_epoch(config) * config.train.eval_every_epochs
+  assert [s for s, _ in curve] == [every * (i + 1) for i in range(len(curve))]
   assert len(curve) == config.train.num_epochs
 
 
 def test_configs_follow_the_published_settings():
   rote = _experiment("rote").get_config("dataset=beauty,plugin=baseline,seed=2025")
   assert (rote.train.batch_size, rote.train.num_epochs, rote.optimizer.lr) == (512, 1000, 1e-3)
-  assert rote.train.eval_every == 20 * math.ceil(22_363 / 512)  # every 20 epochs (44 steps each)
+  assert rote.train.eval_every_epochs == 20  # counted in steps by the trainer (44 per epoch)
+  assert seq.config_steps_per_epoch(rote) == math.ceil(22_363 / 512)
   assert rote.model.kwargs.position == "learned" and rote.seed == 2025
   assert _experiment("rote").get_config("plugin=rote").model.kwargs.position == "rote"
   capped = _experiment("rote").get_config("dataset=toys,epochs=6,batch_size=128,eval_every_epochs=1")
-  assert capped.train.eval_every == math.ceil(19_412 / 128) and capped.dataset.name == "amazon_toys"
+  assert capped.train.eval_every_epochs == 1 and capped.dataset.name == "amazon_toys"
+  assert seq.config_steps_per_epoch(capped) == math.ceil(19_412 / 128)
   small = _experiment("fair").get_config("runlocal")
   assert (small.dataset.dim, small.model.kwargs.ffn_dim, small.train.num_epochs) == (64, 128, 1)
   assert _experiment("fair").get_config("runlocal,dim=32").dataset.dim == 32
@@ -83,7 +86,7 @@ def test_bad_options_list_the_valid_ones(arg, match):
 def _fake(plugin, seed, ndcg, steps=40):
   metrics = {f"test/{k}": ndcg for k in ranking_report.METRICS}
   metrics.update({"test/NDCG@10[same_day=1]": ndcg, "test/NDCG@10[same_day=0]": ndcg,
-                  "valid/NDCG@10": ndcg})
+                  "validation/NDCG@10": ndcg})
   return {"options": {"dataset": "beauty", "plugin": plugin, "epochs": 4, "seed": seed},
           "metrics": metrics, "steps": steps, "wall_s": 100.0, "steps_per_epoch": 10,
           "curve": [[10 * (i + 1), ndcg * (i + 1) / 4] for i in range(4)]}
