@@ -392,11 +392,12 @@ def _load_config(config):
     raise ValueError("tabular datasets have no TFDS builder; they are read into the columnar "
                      "store directly")
   schema = cfg.pop("schema", None)
-  if schema is None:
-    raise ValueError("tabular: config.schema (a dict or a JSON/YAML path) is required")
   unknown = sorted(set(cfg) - {"manual_dir", "data_dir", "force"})
   if unknown:
-    raise ValueError(f"tabular: unknown option(s) {unknown}")
+    raise ValueError(f"tabular: unknown option(s) {unknown}; valid options are "
+                     f"['data_dir', 'force', 'manual_dir', 'schema']")
+  if schema is None:
+    raise ValueError("tabular: config.schema (a dict or a JSON/YAML path) is required")
   return load(schema, **cfg)
 
 

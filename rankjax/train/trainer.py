@@ -319,13 +319,18 @@ class StepRunner:
           no_save_at: frozenset = frozenset()):
     """Trains on ``batches`` (host batches already on the mesh). ``on_step(step, metrics)`` runs
     after each step and may return True to stop (the state is then checkpointed). Periodic saves
-    skip the steps in ``no_save_at``, whose caller saves after its own bookkeeping."""
+    skip the steps in ``no_save_at``, whose caller saves after its own bookkeeping.
+
+    Throughput counts device time: the clock is read only after blocking on the state, and is
+    paused over logging, evaluation and checkpoints (steps are dispatched asynchronously, so an
+    unblocked clock would time the host's dispatch, and change with ``log_every``)."""
     s = self.s
     log_every = s.config.train.log_every
+    eval_every = s.eval_every
     batch_size = s.config.train.batch_size
     it = iter(batches)
     step = int(s.state.step)  # host copy: reading state.step each step would block dispatch
-    t_last = None
+    clock, counted = None, 0
     while True:
       try:
         batch = next(it)
@@ -334,11 +339,19 @@ class StepRunner:
       s.state, metrics = s.train_step(s.state, batch)
       step += 1
       self.pending.append((step, metrics["loss"]))
-      if t_last is not None:  # the first step includes compilation
-        self.train_time += time.perf_counter() - t_last
-        self.timed_examples += batch_size
-      t_last = time.perf_counter()
+      if clock is None:  # the first step of a run includes compilation: not timed
+        jax.block_until_ready(s.state)
+        clock = time.perf_counter()
+      else:
+        counted += batch_size
       self.bar.update(1)
+      sync = (step % log_every == 0 or step == self.total_steps or step % eval_every == 0
+              or s.checkpointer.should_save(step) or step == self.kill_at)
+      if sync:
+        jax.block_until_ready(s.state)
+        self.train_time += time.perf_counter() - clock
+        self.timed_examples += counted
+        counted = 0
       if step % log_every == 0 or step == self.total_steps:
         self._check_finite()
         host = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
@@ -354,7 +367,14 @@ class StepRunner:
       if step == self.kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
       if stop:
+        counted = 0
         break
+      if sync:
+        clock = time.perf_counter()
+    if clock is not None and counted:
+      jax.block_until_ready(s.state)
+      self.train_time += time.perf_counter() - clock
+      self.timed_examples += counted
     self._check_finite()
 
   @property
@@ -402,6 +422,22 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
   return out
 
 
+def check_splits(config, dataset) -> str:
+  """The validation split ("" = none, chosen explicitly), after checking that it and every final
+  split exist: a misspelt name must not silently train without validation, early stopping or
+  test metrics."""
+  have = sorted(dataset.splits)
+  valid = config.eval.get("validation_split", "validation")
+  named = [("eval.validation_split", valid)] + [
+      ("eval.final_splits", f) for f in config.eval.get("final_splits", ("test",))]
+  for key, split in named:
+    if split and split not in dataset.splits:
+      hint = " ('valid' is now called 'validation')" if split == "valid" else ""
+      raise ValueError(f"config {key}: dataset {dataset.name!r} has no split {split!r}{hint}; its "
+                       f"splits are {have} (eval.validation_split='' trains without validation)")
+  return valid
+
+
 def _improved(value, best, mode):
   if best is None:
     return True
@@ -410,13 +446,14 @@ def _improved(value, best, mode):
 
 def train_offline(config, workdir: str, dataset=None) -> dict:
   """Epoch/step training with periodic evaluation, early stopping and a final test evaluation."""
+  dataset = dataset or data_registry.load(config.dataset)
+  eval_split = check_splits(config, dataset)  # before anything is built or written
   s = setup(config, workdir, dataset)
   spec = s.dataset.spec
   train_src = train_source(s.dataset, config.train.batch_size, config.seed)
   total = config.train.num_steps or config.train.num_epochs * train_src.steps_per_epoch
   start = int(s.state.step)
   es = config.train.early_stopping
-  eval_split = config.eval.get("validation_split", "validation")
   runner = StepRunner(s, total)
   stopped_early = bool(s.loop_state.get("stopped", False))
 
@@ -426,7 +463,7 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
   def on_step(step, _):
     if step % s.eval_every and step != total:
       return False
-    if eval_split not in s.dataset.splits:
+    if not eval_split:
       return False
     m = evaluate(s, s.dataset.splits[eval_split], eval_split)
     s.writer.write(step, eval_split, m)
@@ -460,7 +497,7 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
         [h["step"] for h in s.loop_state["history"]].index(s.loop_state["best_step"])].items()
                             if k != "step"})
   for split in config.eval.get("final_splits", ("test",)):
-    if split in s.dataset.splits:
+    if split:
       m = evaluate(s, s.dataset.splits[split], split)
       s.writer.write(final_step, split, m)
       results_metrics.update({f"{split}/{k}": v for k, v in m.items()})
