@@ -1,1 +1,18 @@
+"""rankjax: accelerator-first ranking and recommendation on JAX/Flax.
+
+The notebook API (``rankjax.load_config``, ``load_dataset``, ``build_model``, ``fit``,
+``evaluate``, ...) lives in ``rankjax.api`` and is imported on first use, so ``import rankjax``
+stays cheap.
+"""
 from rankjax.version import __version__
+
+_API = ("load_config", "load_dataset", "dataset_names", "model_names", "build_model", "fit",
+        "evaluate", "summary", "Run")
+__all__ = ("__version__",) + _API
+
+
+def __getattr__(name):
+  if name in _API:
+    from rankjax import api  # pylint: disable=g-import-not-at-top
+    return getattr(api, name)
+  raise AttributeError(f"module 'rankjax' has no attribute {name!r}")

@@ -30,25 +30,10 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _print_table(results: dict) -> None:
-  """Rows = metric, columns = task ("split/metric/task" keys) or split ("split/metric" keys)."""
-  cells: dict[tuple[str, str], float] = {}
-  for key, v in results["metrics"].items():
-    parts = key.split("/")
-    row, col = ("/".join(parts[:-1]), parts[-1]) if len(parts) >= 3 else (parts[-1], parts[0])
-    cells[(row, col)] = v
-  rows = sorted({r for r, _ in cells})
-  cols = sorted({c for _, c in cells})
-  width = max([len(r) for r in rows] + [10])
-  cw = max([len(c) for c in cols] + [10])
+  """One block per split, rows = metric, columns = task (rankjax/train/report.py)."""
+  from rankjax.train import report  # pylint: disable=g-import-not-at-top
   print()
-  print(f"{'metric':<{width}}  " + "  ".join(f"{c:>{cw}}" for c in cols))
-  for r in rows:
-    vals = [cells.get((r, c)) for c in cols]
-    print(f"{r:<{width}}  " + "  ".join(f"{v:>{cw}.4f}" if isinstance(v, float) else " " * cw
-                                        for v in vals))
-  eps = results.get("examples_per_sec")
-  if eps:
-    print(f"\nsteps: {results['steps']}   train examples/s: {eps:,.0f}")
+  print(report.table(results))
 
 
 def main(argv):
