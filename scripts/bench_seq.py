@@ -17,8 +17,6 @@ import os
 import tempfile
 import time
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 import jax

@@ -10,5 +10,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh test
-export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 exec python scripts/sweep_mtl.py "$@"

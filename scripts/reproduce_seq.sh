@@ -13,7 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh test
-export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 
 budget=full
 args=()

@@ -4,5 +4,4 @@
 #   ./scripts/test.sh tests/optim -k sparse   # any pytest arguments
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh" test
-export JAX_PLATFORMS=cpu
 exec python -m pytest -q -p no:cacheprovider "${@:-tests}"
