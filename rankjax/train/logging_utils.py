@@ -61,9 +61,41 @@ class MetricWriter:
         if v.ndim == 0 and np.issubdtype(v.dtype, np.number) and np.isfinite(v):
           self._tb.add_scalar(f"{split}/{k}", float(v), int(step))
 
+  def write_config(self, config: Mapping) -> None:
+    """The config as TensorBoard text (TEXT tab), so a run's settings sit next to its curves."""
+    if self._tb is not None:
+      text = json.dumps(_plain(dict(config)), indent=2, sort_keys=True)
+      # Markdown: indent by 4 spaces to show it as a code block.
+      self._tb.add_text("config", "\n".join("    " + l for l in text.splitlines()), 0)
+
+  def write_hparams(self, config: Mapping, metrics: Mapping) -> None:
+    """Scalar config values as hyper-parameters and the final metrics (HPARAMS tab)."""
+    if self._tb is None:
+      return
+    hparams = {k: v for k, v in flatten(config).items()
+               if isinstance(v, (bool, int, float, str)) and (not isinstance(v, str) or len(v) < 200)}
+    values = {f"hparam/{k}": float(v) for k, v in metrics.items()
+              if isinstance(v, (int, float)) and math.isfinite(v)}
+    if hparams and values:
+      self._tb.add_hparams(hparams, values, name="hparams")
+
   def close(self):
     if self._tb is not None:
       self._tb.close()
+
+
+def flatten(config: Mapping, prefix: str = "") -> dict:
+  """``{"optimizer.lr": 0.001, ...}``; sequences become their string form."""
+  out = {}
+  for k, v in config.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, Mapping):
+      out.update(flatten(v, key + "."))
+    elif isinstance(v, (list, tuple)):
+      out[key] = str(list(v))
+    elif v is not None:
+      out[key] = v
+  return out
 
 
 def read_jsonl(path: str) -> list[dict]:

@@ -28,32 +28,53 @@ def _smooth(y, window: int = 5):
   return (c[1:] - c[np.arange(1, len(y) + 1) - n]) / n
 
 
-def plot_run(workdir: str, tasks: Sequence[str], out_name: str = "plot.png") -> str:
-  """Training loss per task, then one panel per evaluation metric (every task and eval split)."""
+def grid(num_panels: int, max_cols: int = 4) -> tuple[int, int]:
+  """(rows, cols) of a panel grid: a ranking run's dozen metrics wrap instead of one long row."""
+  cols = max(1, min(max_cols, num_panels))
+  return -(-num_panels // cols), cols
+
+
+def plot_run(workdir: str, tasks: Sequence[str], out_name: str = "plot.png",
+             best_step: int | None = None) -> str:
+  """Training loss per task, then one panel per evaluation metric (every task and eval split),
+  in a grid; ``best_step`` (the checkpoint the test metrics come from) is marked on every panel."""
   lines = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
   eval_splits = sorted({l["split"] for l in lines if l["split"] not in ("train", "test", "chunk")})
   families = sorted({k.split("/")[0] for l in lines if l["split"] in eval_splits for k in l
                      if k not in ("step", "split") and isinstance(l[k], (int, float))
                      and not k.endswith("/mean") and "[" not in k})
-  fig, axes = plt.subplots(1, 1 + len(families), figsize=(4.2 * (1 + len(families)), 3.6),
-                           squeeze=False)
-  ax = axes[0][0]
+  rows, cols = grid(1 + len(families))
+  fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+  flat = list(axes.flat)
+  ax = flat[0]
   for t in tasks:
     x, y = _series(lines, "train", f"loss/{t}")
     if len(x):
       ax.plot(x, _smooth(y), label=t)
+  if not ax.lines:   # ranking models log one total loss
+    x, y = _series(lines, "train", "loss")
+    if len(x):
+      ax.plot(x, _smooth(y), label="loss")
   ax.set(xlabel="step", ylabel="train loss (moving avg of 5 logs)", title="training loss")
   ax.legend(fontsize=8)
-  for ax, fam in zip(axes[0][1:], families):
+  for ax, fam in zip(flat[1:], families):
     for split in eval_splits:
       keys = sorted({k for l in lines if l["split"] == split for k in l
-                     if (k == fam or k.startswith(fam + "/")) and not k.endswith("/mean")})
+                     if (k == fam or k.startswith(fam + "/")) and not k.endswith("/mean")
+                     and "[" not in k})
       for k in keys:
         x, y = _series(lines, split, k)
         label = f"{split} {k[len(fam) + 1:]}" if "/" in k else split
         ax.plot(x, y, marker="o", ms=3, label=label)
     ax.set(xlabel="step", title=fam)
     ax.legend(fontsize=8)
+  for ax in flat[len(families) + 1:]:
+    ax.axis("off")
+  if best_step is not None:
+    for ax in flat[:len(families) + 1]:
+      ax.axvline(best_step, color="k", ls="--", lw=0.8, alpha=0.6, label="_best")
+    flat[0].text(0.99, 0.98, f"best: step {best_step}", transform=flat[0].transAxes,
+                 ha="right", va="top", fontsize=8)
   fig.suptitle(os.path.basename(os.path.abspath(workdir)))
   fig.tight_layout()
   path = os.path.join(workdir, out_name)

@@ -241,6 +241,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
                                        keep=config.train.get("keep_checkpoints", 3))
   best = ckpt_lib.Checkpointer(os.path.join(workdir, "best"), every=0, keep=1, async_save=False)
   writer = logging_utils.MetricWriter(workdir, enabled=jax.process_index() == 0)
+  writer.write_config(config.to_dict())
   loop_state = {"best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
   latest = checkpointer.latest_step()
   if latest is not None:
@@ -507,6 +508,7 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
 def finish_run(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> dict:
   s.checkpointer.close()
   s.best.close()
+  s.writer.write_hparams(s.config.to_dict(), metrics)
   s.writer.close()
   results = {"experiment": s.config.get("experiment", ""), "dataset": s.dataset.name,
              "config": s.config.to_dict(), "metrics": metrics, "steps": steps,
@@ -514,7 +516,8 @@ def finish_run(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> 
   if jax.process_index() == 0:
     logging_utils.write_json_atomic(os.path.join(s.workdir, "results.json"), results)
     try:
-      plots.plot_run(s.workdir, tasks=tuple(s.config.tasks))
+      plots.plot_run(s.workdir, tasks=tuple(s.config.tasks),
+                     best_step=s.loop_state.get("best_step"))
     except Exception as e:  # pylint: disable=broad-except
       logging.warning("plotting failed: %s", e)
   return results
