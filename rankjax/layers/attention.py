@@ -81,6 +81,10 @@ class MultiHeadAttention(nn.Module):
     use_bias: biases on the four projections.
     kernel_init / bias_init: projection initialisers.
     cape: contextual position logits, or None.
+    fused: use ``jax.nn.dot_product_attention`` (cuDNN flash attention on GPUs for half
+      precision, XLA elsewhere) where nothing needs the weights: no CAPE logits and no dropout on
+      the weights in this call. The weights are then not returned (None). Rotary positions (RoTE,
+      RoPE) are applied to q and k before, so they allow it.
   """
   num_heads: int
   dropout: float = 0.0
@@ -88,6 +92,7 @@ class MultiHeadAttention(nn.Module):
   kernel_init: Initializer = nn.initializers.xavier_normal()
   bias_init: Initializer = nn.initializers.zeros
   cape: position.CapeConfig | None = None
+  fused: bool = False
 
   @nn.compact
   def __call__(self, x, mask=None, *, rotary: position.Rotary | None = None, train: bool = False):
@@ -102,6 +107,11 @@ class MultiHeadAttention(nn.Module):
     v = _split_heads(dense("value")(x), self.num_heads)
     if rotary is not None:
       q, k = rotary(q), rotary(k)
+    if self.fused and self.cape is None and (self.dropout == 0.0 or not train):
+      m = None if mask is None else jnp.broadcast_to(mask, (x.shape[0], self.num_heads)
+                                                      + mask.shape[-2:])
+      out = jax.nn.dot_product_attention(q, k, v, mask=m)
+      return dense("out")(out.reshape(out.shape[:2] + (d,))), None
     logits = _scaled_logits(q, k)
     if self.cape is not None:
       # CAPE's query is the unscaled per-head q; its gates see the logits before the mask.
@@ -234,12 +244,13 @@ class TransformerBlock(nn.Module):
   kernel_init: Initializer = nn.initializers.xavier_normal()
   bias_init: Initializer = nn.initializers.zeros
   ffn_bias_init: Initializer = nn.initializers.zeros
+  fused_attention: bool = False   # MultiHeadAttention.fused (standard attention only)
 
   def _attention(self):
     if self.attention == "standard":
       return MultiHeadAttention(self.num_heads, dropout=self.attn_dropout,
                                 kernel_init=self.kernel_init, bias_init=self.bias_init,
-                                cape=self.cape, name="attention")
+                                cape=self.cape, fused=self.fused_attention, name="attention")
     if self.attention == "focused":
       if self.cape is not None:
         raise ValueError("CAPE is defined for standard attention only (seq_cape.md 3.1)")

@@ -117,3 +117,17 @@ def test_rotary_is_applied_to_queries_and_keys():
   b, _ = mha.apply(params, x, A.causal_mask(4))
   np.testing.assert_allclose(a[:, 0], b[:, 0], atol=1e-6)    # position 0: identity rotation
   assert not np.allclose(a[:, 1:], b[:, 1:])
+
+
+def test_fused_attention_matches_the_explicit_path():
+  from rankjax.layers import position as P
+  x = _x((2, 5, 8))
+  valid = jnp.array([[1, 1, 1, 1, 1], [0, 0, 0, 1, 1]])   # a left-padded row: masked queries
+  mask = A.combine_masks(A.causal_mask(5), A.key_padding_mask(valid))
+  rot = P.rope(jnp.arange(5)[None], 4)
+  plain = A.MultiHeadAttention(2)
+  params = plain.init(jax.random.PRNGKey(0), x)
+  want, _ = plain.apply(params, x, mask, rotary=rot)
+  got, weights = A.MultiHeadAttention(2, fused=True).apply(params, x, mask, rotary=rot)
+  assert weights is None
+  np.testing.assert_allclose(got, want, atol=1e-5)
