@@ -189,6 +189,8 @@ class _Backbone(nn.Module):
   attention: str = "standard"
   focused_heads: int | None = None
   lambda_schedule: str = "diff"
+  # jax.nn.dot_product_attention in standard attention (no CAPE; FAIR's loss reads the maps).
+  fused_attention: bool = False
 
   @property
   def task(self) -> str:
@@ -226,6 +228,8 @@ class _Backbone(nn.Module):
     block.update(num_heads=self.num_heads, attention=self.attention,
                  focused_heads=self.focused_heads, lambda_schedule=self.lambda_schedule,
                  cape=self._cape_config(), ln_eps=ln_eps)
+    if self.fused_attention:
+      block["fused_attention"] = True
     return A.TransformerStack(self.num_blocks, tuple(sorted(block.items(), key=lambda kv: kv[0])),
                               final_ln=final_ln, ln_eps=ln_eps, name="encoder")
 
