@@ -63,7 +63,7 @@ def get_config(arg=""):
   c.dataset = dict(name="tabular", schema=schema_path)
   c.model.name = str(opts["model"])
   c.model.kwargs = model_kwargs(c.model.name)
-  c.optimizer.lr = float(args_lib.pick(opts, "lr", 1e-3))
+  c.optimizer.lr = float(args_lib.pick(opts, "lr", 3e-3))
   c.train.batch_size = int(args_lib.pick(opts, "batch_size", 256 if runlocal else 1024))
   c.train.num_epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else 10))
   c.train.log_every = 10 if runlocal else 100
