@@ -11,7 +11,6 @@ CAPE/CoPE: T_max = N = 50, d_pos = 32, ``mask_mode="exclude"``.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, Mapping
 
 from rankjax import configs
@@ -19,7 +18,6 @@ from rankjax.experiments_lib import args as args_lib
 from rankjax.models import behaviour
 
 DATASET = "amazon_beauty_ctr_loo"
-TRAIN_ROWS = 262_826            # 131,413 positives + 1 negative each (seq_cape.md 5.4)
 NUM_ATTRIBUTES = 637            # Beauty_item2attributes.json: ids 1..637 (checked by the tests)
 RUNLOCAL_USERS = 300
 HIST_LEN = 50
@@ -52,10 +50,10 @@ def _user_lengths() -> tuple:
 
 
 def train_rows(max_users=None) -> int:
-  """Training rows per epoch: 2 (n_u - 3) per user (targets t = 2..n-2, one negative each)."""
-  if not max_users:
-    return TRAIN_ROWS
-  lengths = _user_lengths()[:int(max_users)]
+  """Training rows per epoch, counted from the data: 2 (n_u - 3) per user (targets t = 2..n-2,
+  one negative each; 262,826 on the whole of Beauty, seq_cape.md 5.4)."""
+  lengths = _user_lengths()
+  lengths = lengths[:int(max_users)] if max_users else lengths
   return 2 * sum(max(n - 3, 0) for n in lengths)
 
 
@@ -115,12 +113,12 @@ def build_config(opts: Mapping[str, Any], *, experiment: str = "cape_ctr"):
                      warmup_steps=0, grad_clip_norm=0.0, kwargs={})
   batch = int(args_lib.pick(opts, "batch_size", PROTOCOL["batch_size"]))
   epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else PROTOCOL["epochs"]))
-  spe = max(1, math.ceil(train_rows(max_users) / batch))
   c.train.batch_size = batch
   c.train.num_epochs = epochs
-  c.train.eval_every = spe
-  c.train.log_every = max(1, min(50, spe))
-  c.train.checkpoint_every = spe * 5
+  # In epochs: the trainer counts the dataset's steps per epoch at run time.
+  c.train.eval_every_epochs = 1
+  c.train.log_every = 10 if runlocal else 50
+  c.train.checkpoint_every_epochs = 5
   c.train.keep_checkpoints = 1
   c.train.early_stopping = dict(metric=SELECTION_METRIC, mode="max",
                                 patience=int(args_lib.pick(opts, "patience", PROTOCOL["patience"])))

@@ -101,7 +101,9 @@ def summarise(run: Mapping[str, Any], paper: str, config, results: Mapping[str, 
       "model": config.model.to_dict(),
       "mto": config.mto.to_dict(),
       "optimizer": config.optimizer.to_dict(),
-      "train": {k: config.train[k] for k in ("batch_size", "num_epochs", "eval_every")},
+      # eval_every in steps as the run counted it (configs may give it in epochs).
+      "train": {"batch_size": config.train.batch_size, "num_epochs": config.train.num_epochs,
+                "eval_every": results.get("eval_every_steps") or config.train.eval_every},
       "early_stopping": config.train.early_stopping.to_dict(),
       "mto_log": _mto_log(workdir),
   }

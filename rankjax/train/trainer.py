@@ -512,7 +512,8 @@ def finish_run(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> 
   s.writer.close()
   results = {"experiment": s.config.get("experiment", ""), "dataset": s.dataset.name,
              "config": s.config.to_dict(), "metrics": metrics, "steps": steps,
-             "examples_per_sec": None if math.isnan(examples_per_sec) else examples_per_sec}
+             "examples_per_sec": None if math.isnan(examples_per_sec) else examples_per_sec,
+             "eval_every_steps": s.eval_every}
   if jax.process_index() == 0:
     logging_utils.write_json_atomic(os.path.join(s.workdir, "results.json"), results)
     try:

@@ -37,7 +37,8 @@ def test_configs_follow_the_protocol():
   c = _ctr().get_config("backbone=bst,position=cape,heads=4,k_eval=20,seed=2025")
   assert (c.optimizer.name, c.optimizer.lr, c.train.batch_size, c.train.num_epochs) == (
       "adam", 1e-3, 1024, 30)
-  assert c.train.eval_every == math.ceil(262_826 / 1024)                   # every epoch
+  assert c.train.eval_every_epochs == 1                                    # every epoch
+  assert math.ceil(behaviour_ctr.train_rows() / 1024) == math.ceil(262_826 / 1024)
   assert c.train.early_stopping.to_dict() == dict(metric="auc/label", mode="max", patience=3)
   assert c.eval.metrics == ("auc", "gauc", "logloss") and c.eval.group_field == "user"
   assert c.dataset.k_eval == 20 and c.seed == 2025 and not c.embedding.sparse
@@ -81,7 +82,8 @@ def test_runlocal_trains_end_to_end(tmp_path):
   ds = registry.load(config.dataset)
   assert ds.info["num_attributes"] == behaviour_ctr.NUM_ATTRIBUTES
   assert ds.info["constant_tables"]["item_attributes"].shape[0] == ds.info["num_items"] + 1
-  assert config.train.eval_every == math.ceil(len(ds.splits["train"]["label"]) / 1024)
+  assert config.train.eval_every_epochs == 1
+  assert behaviour_ctr.train_rows(300) == len(ds.splits["train"]["label"])
   results = trainer.train_offline(config, str(tmp_path / "run"), dataset=ds)
   m = results["metrics"]
   for split in ("validation", "test"):
