@@ -81,7 +81,8 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
     k = len(s.loop_state["chunks"])
     start = int(s.state.step) - int(offsets[k])
     src = sources[k]
-    make = lambda i, src=src: s.put(F.validate_batch(ds.spec, src.batch(i), source=src.name))
+    make = lambda i, src=src: s.put(F.validate_batch(ds.spec, src.batch(i), source=src.name,
+                                                     label_domains=s.label_domains))
     if start < src.steps_per_epoch:
       # The chunk's last step is saved below, after its evaluation is in the loop state.
       runner.run(pipeline.prefetch(make, range(start, src.steps_per_epoch)),
