@@ -29,7 +29,7 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # pyfarmhash: a C reference for our FarmHash Fingerprint64 (CASCADE hashing) in the tests.
-        "test": ["pytest>=8", "scikit-learn>=1.4", "pyfarmhash==0.5.1"],
+        "test": ["pytest>=8", "scikit-learn>=1.4", "pyfarmhash==0.5.1", "hypothesis>=6"],
         "bench": ["scikit-learn>=1.4"],
     },
 )
