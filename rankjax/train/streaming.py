@@ -100,6 +100,5 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
   metrics = {f"stream/{k}": float(np.nanmean([c.get(k, np.nan) for c in chunks])) for k in keys}
   for c in chunks:
     metrics.update({f"chunk{c['chunk']}/{k}": v for k, v in c.items() if k not in ("chunk", "step")})
-  results = T.finish_run(s, metrics, int(s.state.step), runner.examples_per_sec)
-  plots.plot_chunks(workdir, chunks)
-  return results
+  plots.plot_chunks(workdir, chunks)  # before finish_run, which releases the workdir lock
+  return T.finish_run(s, metrics, int(s.state.step), runner.examples_per_sec)
