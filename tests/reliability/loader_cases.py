@@ -44,6 +44,7 @@ class TextFile:
   strict: tuple = ()
   free: tuple = ()
   optional: tuple = ()  # read when present: dropping them is not an error
+  required: tuple = ()  # must be present, values not read: corrupting a cell changes nothing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ParquetFile:
   strict: tuple = ()
   free: tuple = ()
   optional: tuple = ()
+  required: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +150,8 @@ def _criteo_write(d: Path):
 
 
 
+_TRACE_READ = trace.FIELDS + ("click_time", "pay_time", "dirpay_amt", "count", "multi_tag")
+
 CASES = (
     LoaderCase("tabular", _tabular_write, _tabular_load, (
         TextFile("train.csv", **_TAB), TextFile("test.csv", **_TAB))),
@@ -164,10 +168,11 @@ CASES = (
         TextFile("part-0.txt", delimiter="\t", header=False, names=cascade.RAW_COLUMNS,
                  strict=("click_time",), free=tuple(cascade.RAW_COLUMNS[1:])),)),
     LoaderCase("trace", _trace_write, _built("trace"), (
-        TextFile("trace.txt", delimiter="\t", strict=trace.COLUMNS),)),
+        TextFile("trace.txt", delimiter="\t", strict=_TRACE_READ,
+                 required=tuple(c for c in trace.COLUMNS if c not in _TRACE_READ)),)),
     LoaderCase("mac", _mac_write, _built("mac"), (
-        ParquetFile("train/train-00.parquet", strict=("last", "first", "linear", "mta"),
-                    free=mac.USER_COLS + mac.AD_COLS),)),
+        ParquetFile("train/train-00.parquet", strict=mac.MM_COLS + ("last", "first", "linear", "mta"),
+                    free=mac.USER_COLS + mac.AD_COLS + tuple(mac.SEQ_COLS)),)),
     LoaderCase("kuairand", _kuairand_write, _built("kuairand_pure"), (
         TextFile(kuairand.LOG_FILES[0], strict=kuairand.LOG_REQUIRED + kuairand.LOG_OPTIONAL,
                  optional=kuairand.LOG_OPTIONAL),)),

@@ -49,7 +49,7 @@ def _expect_cell(f, name, value) -> str:
 def _expect_drop(f, name) -> str:
   if name in f.optional:
     return ANY
-  return ERROR if name in f.strict or name in f.free else SAME
+  return ERROR if name in f.strict + f.free + f.required else SAME
 
 
 # --- corruptions, one per file format; each returns what the loader must do ----------------------
