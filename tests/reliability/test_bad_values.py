@@ -100,3 +100,12 @@ def test_unsorted_or_non_finite_time_field_is_named_by_row_and_value():
                        time_field="t")
   with pytest.raises(DataError, match=r"x/train: row 2, field 't': non-finite timestamp nan"):
     build.check_prepared("x", nan)
+
+
+def test_a_huge_id_in_a_kuairand_log_is_an_error_not_a_huge_array(tmp_path, data_dir):
+  import test_kuairand as t  # pylint: disable=import-outside-toplevel
+  t._tables(tmp_path)  # pylint: disable=protected-access
+  t._logs(tmp_path, [t._log_row(999_999_999_999, 0, 20220410, 3000, 12400, 30000)])  # pylint: disable=protected-access
+  with pytest.raises(DataError, match=r"row 2, field 'user_id': id 999999999999 is not in the "
+                     r"feature table"):
+    build.build("kuairand_pure", manual_dir=tmp_path, data_dir=data_dir)

@@ -35,7 +35,7 @@ from rankjax.data.errors import DataError  # pylint: disable=wrong-import-positi
 
 EXAMPLES = int(os.environ.get("RANKJAX_FUZZ_EXAMPLES", "12"))
 MUST_FAIL = ("nan", "inf", "-inf", "abc")       # never a number
-ODD = ("", "-1", "99999999999999999999", "1e30", "0.5")  # numbers (or nothing) a loader may accept
+ODD = ("", "-1", "999999999999", "99999999999999999999", "1e30", "0.5")  # may be accepted
 OPS = ("cell", "cell", "cell", "drop", "rename", "truncate", "header_only", "reorder")
 ERROR, SAME, ANY = "error", "same", "any"
 
@@ -131,7 +131,7 @@ def _corrupt_parquet(path: Path, f: LC.ParquetFile, op, a, b, value) -> str:
 def _pickle_value(value):
   if value in ("nan", "inf", "-inf", "1e30", "0.5"):
     return float(value)
-  if value in ("-1", "99999999999999999999"):
+  if value in ("-1", "999999999999", "99999999999999999999"):
     return int(value)
   return None if value == "" else value
 
