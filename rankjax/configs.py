@@ -12,6 +12,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.tasks = ()
   c.loss_types = ml_collections.ConfigDict()  # task -> "bce" | "mse"
+  # bce tasks whose labels are probabilities in [0, 1] rather than {0, 1} (rankjax/data/labels.py).
+  c.soft_labels = ()
   c.dataset = ml_collections.ConfigDict({"name": ""})
   c.model = ml_collections.ConfigDict({"name": "", "kwargs": {}, "full_tables": ()})
   c.optimizer = ml_collections.ConfigDict(

@@ -5,10 +5,14 @@
 
 Writes ``WORKDIR/results.json``, ``metrics.jsonl``, TensorBoard events, checkpoints and a plot.
 Rerunning the same command resumes from the latest checkpoint in WORKDIR.
+
+Bad input, a bad config, a non-finite loss or a workdir in use by another run end the command with
+one message on stderr and exit status 1; the traceback is shown with ``--verbosity=N`` or
+``RANKJAX_TRACEBACK=1``.
 """
 from __future__ import annotations
 
-import json
+import os
 import sys
 
 from absl import app
@@ -36,9 +40,35 @@ def _print_table(results: dict) -> None:
   print(report.table(results))
 
 
+def _user_errors() -> tuple:
+  """Errors that are the user's to fix (input, config, diverged run, busy workdir): the message
+  says what to do, so a traceback would only bury it. Config errors are ValueErrors (DataError and
+  BatchError are ValueErrors too)."""
+  from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
+  from rankjax.train import workdir_lock  # pylint: disable=g-import-not-at-top
+  return (ValueError, trainer.NonFiniteLossError, workdir_lock.WorkdirLockedError)
+
+
+def _want_traceback() -> bool:
+  return (flags.FLAGS["verbosity"].present
+          or os.environ.get("RANKJAX_TRACEBACK", "").lower() in ("1", "true"))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  try:
+    _main()
+  except _user_errors() as e:
+    if _want_traceback():
+      raise
+    sys.stdout.flush()
+    print(f"error ({type(e).__name__}): {e}\n(traceback: rerun with --verbosity=0 or "
+          f"RANKJAX_TRACEBACK=1)", file=sys.stderr)
+    sys.exit(1)
+
+
+def _main():
   import jax  # pylint: disable=g-import-not-at-top
   from rankjax.train import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
   from rankjax.train import trainer  # pylint: disable=g-import-not-at-top

@@ -20,6 +20,7 @@ import numpy as np
 
 from rankjax.data import columnar
 from rankjax.data import features as F
+from rankjax.data import labels as labels_lib
 from rankjax.data import registry
 from rankjax.data.errors import DataError
 
@@ -52,6 +53,8 @@ class Prepared:
   meta: dict = dataclasses.field(default_factory=dict)
   # Side tables (e.g. user and video tables) have different columns per split and no labels.
   tables: bool = False
+  # {label: domain} (rankjax/data/labels.py) that every split's label column must satisfy.
+  label_domains: dict = dataclasses.field(default_factory=dict)
 
 
 class Sources:
@@ -177,9 +180,26 @@ def check_prepared(name: str, prepared: Prepared) -> None:
       continue
     F.validate_batch(prepared.spec, cols, source=f"{name}/{split}")
     if prepared.time_field is not None:
-      t = np.asarray(cols[prepared.time_field])
-      if np.any(np.diff(t) < 0):
-        raise DataError(f"{name}/{split}: not sorted by its time field {prepared.time_field!r}")
+      check_time_field(f"{name}/{split}", prepared.time_field, np.asarray(cols[prepared.time_field]))
+    for label, domain in prepared.label_domains.items():
+      v = cols.get(label)
+      if v is not None and (i := labels_lib.first_bad(v, domain)) >= 0:
+        raise DataError(f"{name}/{split}: row {i + 1}: "
+                        + labels_lib.message(label, np.asarray(v)[i].tolist(), domain))
+
+
+def check_time_field(source: str, field: str, t: np.ndarray) -> None:
+  """Finite, and sorted: a parser bug or a value it let through is named by row and value."""
+  if np.issubdtype(t.dtype, np.floating):
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+      raise DataError(f"{source}: row {int(bad[0]) + 1}, field {field!r}: non-finite timestamp "
+                      f"{t[bad[0]].item()}")
+  down = np.flatnonzero(np.diff(t) < 0)
+  if down.size:
+    i = int(down[0]) + 1
+    raise DataError(f"{source}: not sorted by its time field {field!r}: row {i + 1} has "
+                    f"{t[i].item()!r} after {t[i - 1].item()!r} in row {i}")
 
 
 def build(defn: Definition | str, *, manual_dir=None, data_dir=None, use_tfds: bool = False,

@@ -21,6 +21,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from rankjax.data import labels as L
+
 SPARSE = "sparse"
 BAG = "bag"
 SEQUENCE = "sequence"
@@ -152,8 +154,12 @@ def _ids_shape(feature: Feature, batch_size: int) -> tuple[int, ...]:
 
 
 def validate_batch(spec: FeatureSpec, batch: Mapping[str, np.ndarray], *,
-                   source: str = "batch", check_labels: bool = True) -> dict[str, np.ndarray]:
+                   source: str = "batch", check_labels: bool = True,
+                   label_domains: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
   """Checks a host batch against ``spec`` and applies the oov policies.
+
+  ``label_domains`` (``{label: domain}``, rankjax/data/labels.py) also checks label values against
+  the domain their task's loss accepts (e.g. {0, 1} for ``bce``).
 
   Returns a new dict (the input is not modified) in which ``hash``/``reserved_row`` features have
   been remapped. Raises ``BatchError`` naming ``source``, the feature, the offending value, its row
@@ -222,6 +228,11 @@ def validate_batch(spec: FeatureSpec, batch: Mapping[str, np.ndarray], *,
         pos = np.argwhere(~np.isfinite(arr))[0]
         raise BatchError(f"{source}: label {y!r} has non-finite value "
                          f"{float(arr[tuple(pos)])} at row {int(pos[0])}")
+      domain = (label_domains or {}).get(y)
+      if domain is not None:
+        i = L.first_bad(arr, domain)
+        if i >= 0:
+          raise BatchError(f"{source}: row {i}: {L.message(y, arr[i].tolist(), domain)}")
   if EXAMPLE_MASK not in out and batch_size is not None:
     out[EXAMPLE_MASK] = np.ones((batch_size,), np.float32)
   return out

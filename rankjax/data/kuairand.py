@@ -240,12 +240,14 @@ def read_logs(sources: build.Sources, files) -> dict:
 def parse_logs(sources: build.Sources, opts: dict) -> build.Prepared:
   users, uvocab, videos, vvocab, _ = feature_tables(sources, opts)
   log, paths = read_logs(sources, opts["log_files"])
-  u_pos = np.full(int(max(users["user_id"].max(), log["user_id"].max())) + 1, -1)
+  # Sized by the feature tables, not the logs: a huge id in a log is an error, not a huge array.
+  u_pos = np.full(int(users["user_id"].max()) + 1, -1)
   u_pos[users["user_id"]] = np.arange(len(users["user_id"]))
-  v_pos = np.full(int(max(videos["video_id"].max(), log["video_id"].max())) + 1, -1)
+  v_pos = np.full(int(videos["video_id"].max()) + 1, -1)
   v_pos[videos["video_id"]] = np.arange(len(videos["video_id"]))
   for key, pos in (("user_id", u_pos), ("video_id", v_pos)):
-    bad = (log[key] < 0) | (pos[np.maximum(log[key], 0)] < 0)
+    bad = (log[key] < 0) | (log[key] >= len(pos))
+    bad |= pos[np.where(bad, 0, log[key])] < 0
     if bad.any():
       i = int(np.argmax(bad))
       raise DataError(f"{where(paths[log['_file'][i]], int(log['_line'][i]), key)}: id "

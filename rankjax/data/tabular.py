@@ -9,7 +9,7 @@ The schema is a dict, or a JSON/YAML file holding one::
     tags:    {kind: bag, sep: "|", max_len: 4}
     price:   {kind: dense, transform: log1p_standardize}
     ts:      {kind: timestamp}
-    click:   {kind: label}
+    click:   {kind: label, domain: binary}    # domain: binary, unit, finite (default), count
   time_field: ts                              # optional: every split sorted by it
 
 Vocabularies are built on the training split only (vocab.py convention: id 0 = missing, rare or
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from rankjax.data import build
 from rankjax.data import features as F
+from rankjax.data import labels as L
 from rankjax.data import splits as S
 from rankjax.data import summary
 from rankjax.data import textio
@@ -46,7 +47,7 @@ _COLUMN_KEYS = {
             "pooling", "role"},
     "dense": {"kind", "transform", "fill"},
     "timestamp": {"kind"},
-    "label": {"kind"},
+    "label": {"kind", "domain"},
 }
 _SCHEMA_KEYS = {"files", "format", "delimiter", "header", "names", "columns", "split",
                 "time_field", "name"}
@@ -92,6 +93,8 @@ def check_schema(schema: dict) -> None:
         raise ValueError(f"tabular schema: column {name!r} oov must be one of {F.OOV_POLICIES}")
     if kind == "bag" and not col.get("sep"):
       raise ValueError(f"tabular schema: bag column {name!r} needs a separator 'sep'")
+    if kind == "label" and col.get("domain", "finite") not in L.DOMAINS:
+      raise ValueError(f"tabular schema: label {name!r} domain must be one of {L.DOMAINS}")
     if kind == "dense" and col.get("transform") not in TRANSFORMS:
       raise ValueError(f"tabular schema: column {name!r} transform must be one of {TRANSFORMS}")
   if not any(c["kind"] == "label" for c in schema["columns"].values()):
@@ -209,10 +212,18 @@ def _timestamps(split: _Split, name: str) -> np.ndarray:
   except pa.ArrowInvalid:
     pass
   try:
-    return np.floor(np.asarray(pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False))).astype(
-        np.int64)
+    seconds = np.asarray(pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False))
   except pa.ArrowInvalid:
     pass
+  else:
+    # Casting inf, NaN or 1e30 to int64 gives garbage (then "not sorted"): name the value instead.
+    bad = ~np.isfinite(seconds) | (np.abs(seconds) >= textio.MAX_TIMESTAMP)
+    if bad.any():
+      i = int(np.flatnonzero(bad)[0])
+      line = int(split.rows[i]) + 1 + split.header_lines
+      raise DataError(f"{where(split.path, line, name)}: timestamp {raw[i].as_py()!r} is not a "
+                      f"finite number of seconds within +-{textio.MAX_TIMESTAMP:.3g}")
+    return np.floor(seconds).astype(np.int64)
   values = np.asarray(raw.to_numpy(zero_copy_only=False), object)
   out = np.empty(len(values), np.int64)
   for i, v in enumerate(values):
@@ -252,7 +263,7 @@ def parse(sources: build.Sources, opts: dict) -> build.Prepared:
     raise ValueError(f"tabular: no 'train' split among {sorted(tables)}")
   cols_schema = schema["columns"]
   out = {s: {} for s in tables}
-  feats, labels, vocabs, oov_counts, roles = [], [], {}, {}, {}
+  feats, labels, vocabs, oov_counts, roles, label_domains = [], [], {}, {}, {}, {}
   train = tables["train"]
   for name, col in cols_schema.items():
     kind = col["kind"]
@@ -329,9 +340,16 @@ def parse(sources: build.Sources, opts: dict) -> build.Prepared:
         out[s][name] = _timestamps(t, name)
       feats.append(F.Feature(name, F.TIMESTAMP))
     else:
+      domain = col.get("domain", "finite")
       for s, t in tables.items():
-        out[s][name] = _convert_numeric(t, name, False).astype(np.float32)
+        y = _convert_numeric(t, name, False)
+        i = L.first_bad(y, domain)
+        if i >= 0:
+          raise DataError(f"{where(t.path, int(t.rows[i]) + 1 + t.header_lines, name)}: "
+                          + L.message(name, y[i].item(), domain))
+        out[s][name] = y.astype(np.float32)
       labels.append(name)
+      label_domains[name] = domain
   time_field = schema.get("time_field")
   if time_field:
     for s in out:
@@ -349,7 +367,8 @@ def parse(sources: build.Sources, opts: dict) -> build.Prepared:
       "oov_or_unseen": oov_counts,
   }
   return build.Prepared(spec=F.FeatureSpec(tuple(feats), tuple(labels)), splits=out, stats=stats,
-                        time_field=time_field, meta={"schema": schema, "vocabs": vocabs})
+                        time_field=time_field, meta={"schema": schema, "vocabs": vocabs},
+                        label_domains=label_domains)
 
 
 DEFINITION = build.define(build.Definition(

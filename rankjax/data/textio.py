@@ -20,6 +20,8 @@ import pyarrow.csv as pcsv
 from rankjax.data.errors import DataError, where
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# Largest |timestamp| accepted: beyond it a float no longer converts to int64 exactly.
+MAX_TIMESTAMP = float(2**62)
 
 
 def is_gzip(path) -> bool:

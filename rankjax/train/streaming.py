@@ -81,7 +81,8 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
     k = len(s.loop_state["chunks"])
     start = int(s.state.step) - int(offsets[k])
     src = sources[k]
-    make = lambda i, src=src: s.put(F.validate_batch(ds.spec, src.batch(i), source=src.name))
+    make = lambda i, src=src: s.put(F.validate_batch(ds.spec, src.batch(i), source=src.name,
+                                                     label_domains=s.label_domains))
     if start < src.steps_per_epoch:
       # The chunk's last step is saved below, after its evaluation is in the loop state.
       runner.run(pipeline.prefetch(make, range(start, src.steps_per_epoch)),
@@ -99,6 +100,5 @@ def train_streaming(config, workdir: str, dataset=None) -> dict:
   metrics = {f"stream/{k}": float(np.nanmean([c.get(k, np.nan) for c in chunks])) for k in keys}
   for c in chunks:
     metrics.update({f"chunk{c['chunk']}/{k}": v for k, v in c.items() if k not in ("chunk", "step")})
-  results = T.finish_run(s, metrics, int(s.state.step), runner.examples_per_sec)
-  plots.plot_chunks(workdir, chunks)
-  return results
+  plots.plot_chunks(workdir, chunks)  # before finish_run, which releases the workdir lock
+  return T.finish_run(s, metrics, int(s.state.step), runner.examples_per_sec)

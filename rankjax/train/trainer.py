@@ -22,6 +22,7 @@ from absl import logging
 from tqdm import tqdm
 
 from rankjax.data import features as F
+from rankjax.data import labels as labels_lib
 from rankjax.data import pipeline
 from rankjax.data import registry as data_registry
 from rankjax.metrics import ranking
@@ -33,6 +34,7 @@ from rankjax.train import learner as learner_lib
 from rankjax.train import logging_utils
 from rankjax.train import mesh as mesh_lib
 from rankjax.train import plots
+from rankjax.train import workdir_lock
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -150,6 +152,7 @@ class Setup:
   metric_fns: dict
   local_batch_size: int
   eval_every: int
+  label_domains: dict = dataclasses.field(default_factory=dict)  # {label: domain} checked per batch
 
 
 def _metric_fns(eval_cfg):
@@ -196,8 +199,16 @@ def train_source(dataset: data_registry.Dataset, batch_size: int, seed: int):
                               name=f"{dataset.name}/train")
 
 
+def label_domains(config, spec: F.FeatureSpec) -> dict:
+  """``{label: domain}`` of the tasks that are label columns, from their loss (labels.py)."""
+  domains = labels_lib.task_domains(tuple(config.tasks), dict(config.get("loss_types", {})),
+                                    tuple(config.get("soft_labels", ())))
+  return {t: d for t, d in domains.items() if t in spec.labels}
+
+
 def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) -> Setup:
-  os.makedirs(workdir, exist_ok=True)
+  # Before anything is written: a second run on the same workdir stops here.
+  workdir_lock.acquire(workdir, jax.process_index())
   dataset = dataset or data_registry.load(config.dataset)
   missing = [t for t in config.tasks if t not in dataset.spec.labels]
   # Ranking models compute their own losses (named tasks without label columns).
@@ -224,8 +235,10 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   learner = build_learner(config, dataset.spec, mesh, steps_per_epoch=train_src.steps_per_epoch,
                           max_epochs=-(-total // train_src.steps_per_epoch) + 1, total_steps=total,
                           constant_tables=dataset.info.get("constant_tables"))
+  domains = label_domains(config, dataset.spec)
   probe = train_src.batch(0)
-  probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train")
+  probe = F.validate_batch(dataset.spec, probe, source=f"{dataset.name}/train",
+                           label_domains=domains)
   # Initialise directly into the sharded layout: a large table is never whole on one device.
   init = functools.partial(learner.init, batch=probe)
   abstract = jax.eval_shape(init, jax.random.key(config.seed))
@@ -253,7 +266,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
                checkpointer, best, writer, loop_state, metric_fns, local,
-               every_steps(config.train, "eval_every", spe))
+               every_steps(config.train, "eval_every", spe), domains)
 
 
 def _restore(checkpointer: ckpt_lib.Checkpointer, abstract, state_sh, step: int):
@@ -392,7 +405,8 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
   batch_size = -(-batch_size // data_axis) * data_axis
   src = pipeline.ArraySource(split_columns, batch_size, shuffle=False, name=name)
   spec = s.dataset.spec
-  batches = (F.validate_batch(spec, b, source=f"{s.dataset.name}/{name}") for b in src.epoch_batches())
+  batches = (F.validate_batch(spec, b, source=f"{s.dataset.name}/{name}",
+                              label_domains=s.label_domains) for b in src.epoch_batches())
   put = lambda b: mesh_lib.host_to_global(_local_rows(b, batch_size // jax.process_count()),
                                           mesh_lib.batch_sharding(s.mesh))
   if s.learner.eval_kind == "ranking":
@@ -459,7 +473,8 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
   stopped_early = bool(s.loop_state.get("stopped", False))
 
   def make_batch(k):
-    return s.put(F.validate_batch(spec, train_src.batch(k), source=f"{s.dataset.name}/train"))
+    return s.put(F.validate_batch(spec, train_src.batch(k), source=f"{s.dataset.name}/train",
+                                  label_domains=s.label_domains))
 
   def on_step(step, _):
     if step % s.eval_every and step != total:
@@ -521,4 +536,5 @@ def finish_run(s: Setup, metrics: dict, steps: int, examples_per_sec: float) -> 
                      best_step=s.loop_state.get("best_step"))
     except Exception as e:  # pylint: disable=broad-except
       logging.warning("plotting failed: %s", e)
+  workdir_lock.release(s.workdir, jax.process_index())
   return results

@@ -30,9 +30,12 @@ def _int_fields(path: str, lineno: int, line: str, ncols: int | None, min_cols: 
     want = f"{ncols}" if ncols is not None else f">= {min_cols}"
     raise DataError(f"{path}:{lineno}: expected {want} integer fields, got {len(parts)}: {line!r}")
   try:
-    return [int(p) for p in parts]
+    vals = [int(p) for p in parts]
   except ValueError:
     raise DataError(f"{path}:{lineno}: non-integer field in {line!r}") from None
+  if any(abs(v) >= 2**62 for v in vals):
+    raise DataError(f"{path}:{lineno}: integer field out of range in {line!r}")
+  return vals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +111,8 @@ def read_sequence_file(path: str, name: str = "") -> Sequences:
       if min(vals[1:]) < 1:
         raise DataError(f"{path}:{lineno}: item ids must be >= 1: {line.strip()[:80]!r}")
       per_user.append((vals[0], vals[1:], None))
+  if not per_user:
+    raise DataError(f"{path}: no users (the file is empty)")
   return _csr(name or os.path.basename(path), per_user)
 
 
@@ -136,7 +141,9 @@ def read_time_file(path: str, name: str = "", time_origin: str = "unix") -> Sequ
                         f"canonical order is the file order and loaders never re-sort")
       cur[1].append(i)
       cur[2].append(t)
-  if per_user and per_user[0][0] != 1:
+  if not per_user:
+    raise DataError(f"{path}: no interactions (the file is empty)")
+  if per_user[0][0] != 1:
     raise DataError(f"{path}: first user id is {per_user[0][0]}, expected 1")
   return _csr(name or os.path.basename(path), per_user, time_origin=time_origin)
 
