@@ -62,7 +62,7 @@ def plot_run(workdir: str, tasks: Sequence[str], out_name: str = "plot.png",
     for split in eval_splits:
       keys = sorted({k for l in lines if l["split"] == split for k in l
                      if (k == fam or k.startswith(fam + "/")) and not k.endswith("/mean")
-                     and "[" not in k})
+                     and "[" not in k and not k.endswith("num_users")})
       for k in keys:
         x, y = _series(lines, split, k)
         label = f"{split} {k[len(fam) + 1:]}" if "/" in k else split
