@@ -64,9 +64,9 @@ def get_config(arg=""):
   c.model.name = str(opts["model"])
   c.model.kwargs = model_kwargs(c.model.name)
   c.optimizer.lr = float(args_lib.pick(opts, "lr", 3e-3))
-  c.train.batch_size = int(args_lib.pick(opts, "batch_size", 256 if runlocal else 1024))
+  c.train.batch_size = int(args_lib.pick(opts, "batch_size", 256))
   c.train.num_epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else 10))
-  c.train.log_every = 10 if runlocal else 100
+  c.train.log_every = 10
   c.train.eval_every_epochs = 1
   c.train.checkpoint_every_epochs = 1
   c.train.early_stopping = dict(metric="auc/mean", mode="max", patience=3)

@@ -56,18 +56,20 @@ def plot_run(workdir: str, tasks: Sequence[str], out_name: str = "plot.png",
     if len(x):
       ax.plot(x, _smooth(y), label="loss")
   ax.set(xlabel="step", ylabel="train loss (moving avg of 5 logs)", title="training loss")
-  ax.legend(fontsize=8)
+  if ax.lines:
+    ax.legend(fontsize=8)
   for ax, fam in zip(flat[1:], families):
     for split in eval_splits:
       keys = sorted({k for l in lines if l["split"] == split for k in l
                      if (k == fam or k.startswith(fam + "/")) and not k.endswith("/mean")
-                     and "[" not in k})
+                     and "[" not in k and not k.endswith("num_users")})
       for k in keys:
         x, y = _series(lines, split, k)
         label = f"{split} {k[len(fam) + 1:]}" if "/" in k else split
         ax.plot(x, y, marker="o", ms=3, label=label)
     ax.set(xlabel="step", title=fam)
-    ax.legend(fontsize=8)
+    if ax.lines:
+      ax.legend(fontsize=8)
   for ax in flat[len(families) + 1:]:
     ax.axis("off")
   if best_step is not None:

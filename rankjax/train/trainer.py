@@ -34,6 +34,7 @@ from rankjax.train import learner as learner_lib
 from rankjax.train import logging_utils
 from rankjax.train import mesh as mesh_lib
 from rankjax.train import plots
+from rankjax.train import run_config
 from rankjax.train import workdir_lock
 
 
@@ -175,13 +176,6 @@ def _metric_fns(eval_cfg):
   return fns
 
 
-def every_steps(train_cfg, key: str, steps_per_epoch: int) -> int:
-  """``train.<key>`` in steps, or ``train.<key>_epochs`` (if > 0) times the dataset's steps per
-  epoch, so that configs never type a dataset's size."""
-  epochs = float(train_cfg.get(f"{key}_epochs", 0.0) or 0.0)
-  return max(1, round(epochs * steps_per_epoch)) if epochs > 0 else int(train_cfg[key])
-
-
 def _local_rows(batch: dict, local: int) -> dict:
   """This process's contiguous slice of a global batch (every process builds the same global batch)."""
   if jax.process_count() == 1:
@@ -249,8 +243,8 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
     return mesh_lib.host_to_global(_local_rows(batch, local), batch_sh)
 
   spe = train_src.steps_per_epoch
-  checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                       every=every_steps(config.train, "checkpoint_every", spe),
+  ckpt_every = run_config.every_steps(config.train, "checkpoint_every", spe)
+  checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), every=ckpt_every,
                                        keep=config.train.get("keep_checkpoints", 3))
   best = ckpt_lib.Checkpointer(os.path.join(workdir, "best"), every=0, keep=1, async_save=False)
   writer = logging_utils.MetricWriter(workdir, enabled=jax.process_index() == 0)
@@ -266,7 +260,7 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   metric_fns = {} if learner.eval_kind == "ranking" else _metric_fns(config.eval)
   return Setup(config, workdir, dataset, learner, mesh, state, train_step, eval_step, put,
                checkpointer, best, writer, loop_state, metric_fns, local,
-               every_steps(config.train, "eval_every", spe), domains)
+               run_config.every_steps(config.train, "eval_every", spe), domains)
 
 
 def _restore(checkpointer: ckpt_lib.Checkpointer, abstract, state_sh, step: int):
@@ -437,22 +431,6 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
   return out
 
 
-def check_splits(config, dataset) -> str:
-  """The validation split ("" = none, chosen explicitly), after checking that it and every final
-  split exist: a misspelt name must not silently train without validation, early stopping or
-  test metrics."""
-  have = sorted(dataset.splits)
-  valid = config.eval.get("validation_split", "validation")
-  named = [("eval.validation_split", valid)] + [
-      ("eval.final_splits", f) for f in config.eval.get("final_splits", ("test",))]
-  for key, split in named:
-    if split and split not in dataset.splits:
-      hint = " ('valid' is now called 'validation')" if split == "valid" else ""
-      raise ValueError(f"config {key}: dataset {dataset.name!r} has no split {split!r}{hint}; its "
-                       f"splits are {have} (eval.validation_split='' trains without validation)")
-  return valid
-
-
 def _improved(value, best, mode):
   if best is None:
     return True
@@ -462,7 +440,7 @@ def _improved(value, best, mode):
 def train_offline(config, workdir: str, dataset=None) -> dict:
   """Epoch/step training with periodic evaluation, early stopping and a final test evaluation."""
   dataset = dataset or data_registry.load(config.dataset)
-  eval_split = check_splits(config, dataset)  # before anything is built or written
+  eval_split = run_config.check_splits(config, dataset)  # before anything is built or written
   s = setup(config, workdir, dataset)
   spec = s.dataset.spec
   train_src = train_source(s.dataset, config.train.batch_size, config.seed)
