@@ -73,7 +73,7 @@ def read_split(sources: build.Sources, files: dict) -> dict:
   if not np.array_equal(c_len, t_len):
     j = int(np.argmax(c_len != t_len))
     raise DataError(f"{sources.path(files['time'])}, journey {j}: {t_len[j]} times but "
-                    f"{c_len[j]} campaigns")
+                    f"{c_len[j]} campaigns in {sources.path(files['campaign'])}")
   if (c_len == 0).any():
     j = int(np.argmax(c_len == 0))
     raise DataError(f"{sources.path(files['campaign'])}, journey {j}: empty journey")
