@@ -13,7 +13,7 @@ from rankjax.models import sequential as S
 from rankjax.train import learner as learner_lib
 from rankjax.train import mesh as mesh_lib
 
-from tests.models.test_sequential import sasrec_setup
+from tests.models.test_sequential import bert_setup, run, sasrec_setup
 
 
 def _learner(spec, *, dedupe_item: bool):
@@ -44,6 +44,29 @@ def test_dense_item_table_without_dedupe_gives_the_same_step():
     np.testing.assert_array_equal(item[0], item0[0])
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                s_new.params, s_old.params)
+
+
+# Learned positions only change the input, so the cases cover the attention variants.
+@pytest.mark.parametrize("kw", [{"position": "rote", "key_padding_mask": True, "norm_first": True},
+                                {"cape": True, "cape_max_len": 6},
+                                {"attention": "focused", "num_heads": 2}])
+def test_sasrec_eval_of_the_last_slot_only_gives_the_same_scores(kw):
+  spec, batch, tables = sasrec_setup()
+  model = S.SASRec(spec=spec, **kw)
+  out, variables = run(model, spec, batch, tables, train=False)
+  full, _ = run(model.clone(eval_last_only=False), spec, batch, tables, train=False,
+                variables=variables)
+  assert out["scores"].shape == full["scores"].shape
+  np.testing.assert_allclose(out["scores"], full["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_bert4rec_eval_of_the_last_slot_only_gives_the_same_scores():
+  spec, batch, tables = bert_setup()
+  model = S.BERT4Rec(spec=spec)
+  out, variables = run(model, spec, batch, tables, train=False)
+  full, _ = run(model.clone(eval_last_only=False), spec, batch, tables, train=False,
+                variables=variables)
+  np.testing.assert_allclose(out["scores"], full["scores"], rtol=1e-5, atol=1e-6)
 
 
 _THREEFRY = textwrap.dedent("""
