@@ -7,6 +7,11 @@ Evaluation scores every item for every Beauty user (22,363 users x 12,101 items,
 and computes the ranks on device.
 
     python scripts/bench_seq.py [--steps=200] [--recbole_examples_per_sec=X]
+    python scripts/bench_seq.py --model=rote       # RoTE-SASRec (time plug-in, no learned positions)
+    python scripts/bench_seq.py --model=bert4rec   # BERT4Rec (its own example rows and loss)
+
+Under a shared CPU the wall-clock figure depends on the other jobs; the process CPU seconds per
+step (``train_cpu_ms_per_step``, all threads) move much less and are printed beside it.
 
 With ``--recbole_examples_per_sec`` (from ``scripts/bench_recbole_sasrec.py``, run on the same
 machine) it also prints the ratio. The last line is ``sasrec_train_examples_per_sec: X``.
@@ -33,18 +38,26 @@ _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", 1024, "Users scored per ev
 _MAX_USERS = flags.DEFINE_integer("max_users", 0, "Use only the first users (0: all; for smoke tests).")
 _RECBOLE = flags.DEFINE_float("recbole_examples_per_sec", 0.0,
                               "RecBole SASRec training examples/s on this machine (prints the ratio).")
+_MODEL = flags.DEFINE_enum("model", "sasrec", ["sasrec", "rote", "bert4rec"],
+                           "sasrec; rote = RoTE-SASRec (experiments/rote plugin=rote); bert4rec.")
+_EVAL = flags.DEFINE_bool("eval", True, "Also time the full-ranking evaluation.")
 _WARMUP = 5
 
 
-def bench_config(batch_size: int, eval_batch_size: int, max_users: int = 0):
+def bench_config(batch_size: int, eval_batch_size: int, max_users: int = 0, model: str = "sasrec"):
   c = configs.base_config()
   c.experiment = "bench_seq"
   c.tasks = ("next_item",)
-  c.dataset = dict(name="amazon_beauty", example="sasrec", max_len=50, dim=64, time=False)
+  example = "bert4rec" if model == "bert4rec" else "sasrec"
+  c.dataset = dict(name="amazon_beauty", example=example, max_len=50, dim=64, time=model == "rote")
   if max_users:
     c.dataset.max_users = max_users
-  c.model.name = "sasrec"
+  c.model.name = "bert4rec" if model == "bert4rec" else "sasrec"
   c.model.kwargs = dict(num_blocks=2, num_heads=1)
+  if model == "rote":
+    c.model.kwargs.update(position="rote", time_mode="continuous_abs", key_padding_mask=False)
+  if model == "bert4rec":
+    c.model.kwargs = dict(num_blocks=2, num_heads=2)
   c.model.full_tables = ("item",)
   c.embedding.sparse = False
   c.optimizer.kwargs = dict(b1=0.9, b2=0.98)
@@ -54,19 +67,20 @@ def bench_config(batch_size: int, eval_batch_size: int, max_users: int = 0):
   return c
 
 
-def time_training(s: trainer.Setup, src, steps: int) -> float:
-  """Examples/s of the jitted train step fed by the real input pipeline (negatives sampled on the
-  host each step, as in training)."""
+def time_training(s: trainer.Setup, src, steps: int) -> tuple[float, float]:
+  """(examples/s, process CPU ms per step) of the jitted train step fed by the real input pipeline
+  (negatives sampled on the host each step, as in training)."""
   spec = s.dataset.spec
   make = lambda k: s.put(F.validate_batch(spec, src.batch(k), source="bench"))
   for k in range(_WARMUP):
     s.state, m = s.train_step(s.state, make(k))
   jax.block_until_ready(m["loss"])
-  t0 = time.perf_counter()
+  t0, c0 = time.perf_counter(), time.process_time()
   for k in range(_WARMUP, _WARMUP + steps):
     s.state, m = s.train_step(s.state, make(k))
   jax.block_until_ready(m["loss"])
-  return steps * src.batch_size / (time.perf_counter() - t0)
+  cpu_ms = (time.process_time() - c0) / steps * 1e3
+  return steps * src.batch_size / (time.perf_counter() - t0), cpu_ms
 
 
 def time_evaluation(s: trainer.Setup) -> tuple[float, dict]:
@@ -79,7 +93,7 @@ def time_evaluation(s: trainer.Setup) -> tuple[float, dict]:
 
 
 def main(_):
-  config = bench_config(_BATCH.value, _EVAL_BATCH.value, _MAX_USERS.value)
+  config = bench_config(_BATCH.value, _EVAL_BATCH.value, _MAX_USERS.value, _MODEL.value)
   t0 = time.perf_counter()
   dataset = registry.load(config.dataset)
   load_s = time.perf_counter() - t0
@@ -87,27 +101,30 @@ def main(_):
     s = trainer.setup(config, workdir, dataset)
     src = trainer.train_source(dataset, config.train.batch_size, config.seed)
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(s.state.params))
-    train_eps = time_training(s, src, _STEPS.value)
-    users_per_sec, metrics = time_evaluation(s)
+    train_eps, cpu_ms = time_training(s, src, _STEPS.value)
+    users_per_sec, metrics = time_evaluation(s) if _EVAL.value else (float("nan"), {})
     s.checkpointer.close()
     s.best.close()
     s.writer.close()
   users = len(dataset.splits["test"]["target"])
   print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, "
-        f"cpu cores: {os.cpu_count()}")
+        f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; model: {_MODEL.value}")
   print(f"data: {dataset.name}, {users} users, {dataset.info['num_items']} items "
         f"(load {load_s:.1f} s); params: {n_params:,}")
   print(f"train: batch {config.train.batch_size}, {_STEPS.value} steps, "
         f"one epoch = {src.steps_per_epoch} steps = "
-        f"{src.steps_per_epoch * config.train.batch_size / train_eps:.1f} s")
-  print(f"eval: full ranking over {dataset.info['num_items']} items, {users} users, "
-        f"{users / users_per_sec:.2f} s per pass (NDCG@10 untrained "
-        f"{metrics.get('NDCG@10', float('nan')):.5f})")
-  print(f"sasrec_eval_users_per_sec: {users_per_sec:.1f}")
+        f"{src.steps_per_epoch * config.train.batch_size / train_eps:.1f} s; "
+        f"{config.train.batch_size / train_eps * 1e3:.1f} ms per step")
+  print(f"train_cpu_ms_per_step: {cpu_ms:.1f}")
+  if _EVAL.value:
+    print(f"eval: full ranking over {dataset.info['num_items']} items, {users} users, "
+          f"{users / users_per_sec:.2f} s per pass (NDCG@10 untrained "
+          f"{metrics.get('NDCG@10', float('nan')):.5f})")
+    print(f"{_MODEL.value}_eval_users_per_sec: {users_per_sec:.1f}")
   if _RECBOLE.value > 0:
     print(f"recbole_sasrec_train_examples_per_sec: {_RECBOLE.value:.1f}")
     print(f"speedup_over_recbole: {train_eps / _RECBOLE.value:.2f}")
-  print(f"sasrec_train_examples_per_sec: {train_eps:.1f}")
+  print(f"{_MODEL.value}_train_examples_per_sec: {train_eps:.1f}")
 
 
 if __name__ == "__main__":

@@ -95,18 +95,26 @@ class MultiHeadAttention(nn.Module):
   fused: bool = False
 
   @nn.compact
-  def __call__(self, x, mask=None, *, rotary: position.Rotary | None = None, train: bool = False):
-    """``x [B, L, D]`` -> ``(out [B, L, D], weights [B, H, L, L])``."""
+  def __call__(self, x, mask=None, *, rotary: position.Rotary | None = None, train: bool = False,
+               last_only: bool = False):
+    """``x [B, L, D]`` -> ``(out [B, L, D], weights [B, H, L, L])``.
+
+    ``last_only``: only the last slot queries (keys and values still cover every slot), so the
+    outputs are ``[B, 1, D]`` and ``[B, H, 1, L]``: the same rows as the full call, for callers
+    that read nothing else (full-ranking evaluation of the final block).
+    """
     d = x.shape[-1]
     if d % self.num_heads:
       raise ValueError(f"width {d} is not divisible by num_heads={self.num_heads}")
     dense = lambda name: nn.Dense(d, use_bias=self.use_bias, kernel_init=self.kernel_init,
                                   bias_init=self.bias_init, name=name)
-    q = _split_heads(dense("query")(x), self.num_heads)
+    q = _split_heads(dense("query")(x[:, -1:] if last_only else x), self.num_heads)
     k = _split_heads(dense("key")(x), self.num_heads)
     v = _split_heads(dense("value")(x), self.num_heads)
     if rotary is not None:
-      q, k = rotary(q), rotary(k)
+      q, k = (rotary.last() if last_only else rotary)(q), rotary(k)
+    if last_only and mask is not None and mask.shape[-2] > 1:
+      mask = mask[..., -1:, :]
     if self.fused and self.cape is None and (self.dropout == 0.0 or not train):
       m = None if mask is None else jnp.broadcast_to(mask, (x.shape[0], self.num_heads)
                                                       + mask.shape[-2:])
@@ -270,20 +278,29 @@ class TransformerBlock(nn.Module):
     h = nn.Dense(d, kernel_init=self.kernel_init, bias_init=self.ffn_bias_init, name="ffn_out")(h)
     return nn.Dropout(self.ffn_out_dropout, deterministic=not train)(h)
 
+  def _attend(self, attn, x, mask, rotary, train, last_only):
+    if not last_only:
+      return attn(x, mask, rotary=rotary, train=train)
+    if self.attention == "standard":
+      return attn(x, mask, rotary=rotary, train=train, last_only=True)
+    a, maps = attn(x, mask, rotary=rotary, train=train)  # focused: full call, last row kept
+    return a[:, -1:], maps
+
   @nn.compact
-  def __call__(self, x, mask=None, *, rotary=None, train: bool = False):
-    """Returns ``(x, attention maps)``."""
+  def __call__(self, x, mask=None, *, rotary=None, train: bool = False, last_only: bool = False):
+    """Returns ``(x, attention maps)``; with ``last_only`` only the last slot's output ``[B, 1, D]``
+    (every slot still serves as a key and value)."""
     attn = self._attention()
     ln_attn = nn.LayerNorm(epsilon=self.ln_eps, name="ln_attn")
     ln_ffn = nn.LayerNorm(epsilon=self.ln_eps, name="ln_ffn")
     drop = nn.Dropout(self.attn_out_dropout, deterministic=not train)
     if self.norm_first:
-      a, maps = attn(ln_attn(x), mask, rotary=rotary, train=train)
-      x = x + drop(a)
+      a, maps = self._attend(attn, ln_attn(x), mask, rotary, train, last_only)
+      x = (x[:, -1:] if last_only else x) + drop(a)
       x = x + self._ffn(ln_ffn(x), train)
     else:
-      a, maps = attn(x, mask, rotary=rotary, train=train)
-      x = ln_attn(x + drop(a))
+      a, maps = self._attend(attn, x, mask, rotary, train, last_only)
+      x = ln_attn((x[:, -1:] if last_only else x) + drop(a))
       x = ln_ffn(x + self._ffn(x, train))
     return x, maps
 
@@ -300,12 +317,14 @@ class TransformerStack(nn.Module):
   ln_eps: float = 1e-6
 
   @nn.compact
-  def __call__(self, x, mask=None, *, rotary=None, train: bool = False):
+  def __call__(self, x, mask=None, *, rotary=None, train: bool = False, last_only: bool = False):
+    """``last_only``: the final block computes only the last slot (``[B, 1, D]`` out), which is
+    all that next-item scoring reads; earlier blocks still compute every slot (keys/values)."""
     kwargs = dict(self.block)
     maps = []
     for i in range(self.num_blocks):
       x, m = TransformerBlock(layer_index=i, name=f"block_{i}", **kwargs)(
-          x, mask, rotary=rotary, train=train)
+          x, mask, rotary=rotary, train=train, last_only=last_only and i == self.num_blocks - 1)
       maps.append(m)
     if self.final_ln:
       x = nn.LayerNorm(epsilon=self.ln_eps, name="ln_final")(x)

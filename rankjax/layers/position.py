@@ -141,6 +141,10 @@ class Rotary:
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     return apply_rotary(x, self.cos, self.sin, layout=self.layout)
 
+  def last(self) -> "Rotary":
+    """The tables of the last slot only (for queries of that slot alone)."""
+    return Rotary(self.cos[:, -1:], self.sin[:, -1:], self.layout)
+
 
 jax.tree_util.register_dataclass(Rotary, data_fields=["cos", "sin"], meta_fields=["layout"])
 

@@ -272,6 +272,9 @@ class SASRec(_Backbone):
   ln_eps: float = 1e-8
   loss: str = "bce"
   item_feature: str = "item_seq"
+  # Evaluation reads only the last slot, so the final block computes only that slot's row
+  # (same numbers, about a quarter less work per evaluated user); False keeps every slot.
+  eval_last_only: bool = True
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False, tables=None):
@@ -287,7 +290,8 @@ class SASRec(_Backbone):
     stack = self._stack(final_ln=True, ln_eps=self.ln_eps,
                         **sasrec_block_kwargs(d, self.dropout, self.norm_first))
     mask = self._attn_mask(valid, causal=True, key_padding=self.key_padding_mask)
-    h, _ = stack(x, mask, rotary=self._rotary(batch, valid, d), train=train)
+    h, _ = stack(x, mask, rotary=self._rotary(batch, valid, d), train=train,
+                 last_only=not train and self.eval_last_only)
     out = {}
     if train:
       b = h.shape[0]
@@ -332,7 +336,7 @@ class BERT4Rec(_Backbone):
   ln_eps: float = 1e-12
   key_padding_mask: bool = True
   item_feature: str = "item_seq"
-
+  eval_last_only: bool = True  # as SASRec's: evaluation scores the trailing [mask] slot only
 
   @nn.compact
   def __call__(self, emb, batch, *, train: bool = False, tables=None):
@@ -352,7 +356,8 @@ class BERT4Rec(_Backbone):
                         attn_out_dropout=self.hidden_dropout, ffn_out_dropout=self.hidden_dropout,
                         kernel_init=init)
     mask = self._attn_mask(valid, causal=False, key_padding=self.key_padding_mask)
-    h, _ = stack(x, mask, rotary=self._rotary(batch, valid, d), train=train)
+    h, _ = stack(x, mask, rotary=self._rotary(batch, valid, d), train=train,
+                 last_only=not train and self.eval_last_only)
     table = _table(tables, f.table_name, vocab, "BERT4Rec")
     bias = self.param("output_bias", nn.initializers.zeros, (vocab,))
     head_dense = nn.Dense(d, kernel_init=init, name="head_dense")

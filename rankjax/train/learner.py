@@ -127,12 +127,31 @@ class Learner:
       return drgrad.variables(mto_state)
     return {}
 
+  def _lookup_ids(self, params, batch):
+    """``(uniq, inverse)`` per table for ``E.assemble``.
+
+    Sparse and sharded tables are deduplicated (their optimizer and the sharded gather work on
+    unique rows). A dense, unsharded table skips the sort: it is read directly with the raw ids
+    (``inverse`` = ids, no ``uniq`` entry), so its dense gradient is one scatter-add of the ids,
+    which is the same sum as the gradient through the deduplicated rows.
+    """
+    sentinels = self._sentinels(params)
+    uniq, inverse = {}, {}
+    for t, ids in E.table_ids(self.spec, batch, sentinels).items():
+      if t not in self.sparse_tables and t not in self.sharded_tables:
+        inverse[t] = ids
+      else:
+        uniq[t], inverse[t] = E.dedupe(ids, sentinels[t])
+    return uniq, inverse
+
   def _forward(self, trainable, sparse_rows, uniq, inverse, model_state, batch, *, train, rng,
                extra_variables=None):
     rows = dict(sparse_rows)
     for t, table in trainable["embeddings"].items():
       if t in uniq:
         rows[t] = self._gather(t, table, uniq[t])
+      elif t in inverse:  # read directly (see _lookup_ids)
+        rows[t] = table
     emb = E.assemble(self.spec, rows, inverse, batch)
     kwargs = {}
     if self.full_tables or self.constant_tables:
@@ -200,11 +219,7 @@ class Learner:
   def train_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
     trainable, sparse_tables = self._split(state.params)
-    sentinels = self._sentinels(state.params)
-    ids = E.table_ids(self.spec, batch, sentinels)
-    deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
-    uniq = {t: u for t, (u, _) in deduped.items()}
-    inverse = {t: i for t, (_, i) in deduped.items()}
+    uniq, inverse = self._lookup_ids(state.params, batch)
     sparse_rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
 
     extra = self._method_variables(state.mto_state)
@@ -281,11 +296,7 @@ class Learner:
 
   def eval_step(self, state: TrainState, batch: Mapping[str, jax.Array]):
     trainable, sparse_tables = self._split(state.params)
-    sentinels = self._sentinels(state.params)
-    ids = E.table_ids(self.spec, batch, sentinels)
-    deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
-    uniq = {t: u for t, (u, _) in deduped.items()}
-    inverse = {t: i for t, (_, i) in deduped.items()}
+    uniq, inverse = self._lookup_ids(state.params, batch)
     rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
     rng = jax.random.wrap_key_data(state.rng)
     outputs, _ = self._forward(trainable, rows, uniq, inverse, state.model_state, batch,

@@ -29,6 +29,7 @@ from rankjax.metrics import ranking
 from rankjax.models import registry as model_registry
 from rankjax.optim import sparse as sparse_lib
 from rankjax.train import checkpoint as ckpt_lib
+from rankjax.train import cpu_speed
 from rankjax.train import evaluation
 from rankjax.train import learner as learner_lib
 from rankjax.train import logging_utils
@@ -203,6 +204,8 @@ def label_domains(config, spec: F.FeatureSpec) -> dict:
 def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) -> Setup:
   # Before anything is written: a second run on the same workdir stops here.
   workdir_lock.acquire(workdir, jax.process_index())
+  os.makedirs(workdir, exist_ok=True)
+  cpu_speed.apply(config.get("cpu_speed", {}))
   dataset = dataset or data_registry.load(config.dataset)
   missing = [t for t in config.tasks if t not in dataset.spec.labels]
   # Ranking models compute their own losses (named tasks without label columns).

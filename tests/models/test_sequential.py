@@ -74,6 +74,8 @@ def test_sasrec_bce_hand_value():
 
 
 def _hidden(model, variables, spec, batch, tables):
+  if hasattr(model, "eval_last_only"):  # every slot's hidden state, not only the scored one
+    model = model.clone(eval_last_only=False)
   emb = E.lookup(spec, tables, batch)
   _, state = model.apply(variables, emb, batch, train=False, tables=tables,
                          capture_intermediates=True, mutable=["intermediates"])

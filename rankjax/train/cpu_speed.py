@@ -1,0 +1,43 @@
+"""Process-wide speed switches for XLA:CPU that leave every number unchanged.
+
+* ``unroll_threefry``: JAX lowers the Threefry-2x32 hash on CPU as a rolled ``fori_loop`` (five
+  iterations of four rounds) to keep compile times short. Every dropout mask of a training step
+  then becomes a while loop whose body materialises the ``[B, L, D]`` uint32 state after each
+  group of rounds; on the SASRec step (six dropout masks per step) this was the largest block of
+  element-wise work after the matmuls (issue 17, BUILD_NOTES). The unrolled lowering is the one
+  JAX uses on GPU/TPU: the same arithmetic on the same words, so the random bits are identical,
+  but XLA fuses the 20 rounds into one loop over the elements.
+
+The switch only changes how the hash is compiled; it must run before the first jit that draws
+random bits is lowered (``trainer.setup`` calls it). Lowerings already cached by JAX keep the
+rolled form.
+"""
+from __future__ import annotations
+
+_applied = {"unroll_threefry": False}
+
+
+def unroll_threefry() -> bool:
+  """Registers the unrolled Threefry lowering for the CPU platform. Returns True if it did (or
+  already had); False if this JAX version lacks the private rule, in which case nothing changes."""
+  if _applied["unroll_threefry"]:
+    return True
+  try:
+    # Private JAX API: guarded, because a JAX upgrade may move it.
+    from jax._src.interpreters import mlir  # pylint: disable=g-import-not-at-top
+    from jax._src.random import threefry2x32 as tf  # pylint: disable=g-import-not-at-top
+    rule = tf._threefry2x32_lowering_rule  # pylint: disable=protected-access
+    prim = tf.threefry2x32_p
+  except (ImportError, AttributeError):
+    return False
+  mlir.register_lowering(prim, rule, platform="cpu", inline=False)
+  _applied["unroll_threefry"] = True
+  return True
+
+
+def apply(cfg) -> dict:
+  """Applies the switches of ``cfg`` (a mapping with bool ``unroll_threefry``, default True)."""
+  done = {}
+  if cfg.get("unroll_threefry", True):
+    done["unroll_threefry"] = unroll_threefry()
+  return done

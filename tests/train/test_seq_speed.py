@@ -1,0 +1,91 @@
+"""The sequential step's speed changes leave the maths unchanged (issue 17, item 4)."""
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rankjax.models import sequential as S
+from rankjax.train import learner as learner_lib
+from rankjax.train import mesh as mesh_lib
+
+from tests.models.test_sequential import bert_setup, run, sasrec_setup
+
+
+def _learner(spec, *, dedupe_item: bool):
+  # A dense table listed as sharded takes the old dedupe path (on a model axis of size 1 its
+  # gather is the plain one), so the two learners differ only in the item lookup.
+  mesh = mesh_lib.make_mesh(1, 1, devices=jax.devices()[:1])
+  return learner_lib.Learner(
+      spec=spec, model=S.SASRec(spec=spec, position="rote"), tasks=("next_item",),
+      tx=optax.adam(1e-2), sparse_opt=None, sparse_tables=frozenset(), mesh=mesh,
+      sharded_tables=frozenset({"item"}) if dedupe_item else frozenset(), full_tables=("item",),
+      eval_kind="ranking")
+
+
+def test_dense_item_table_without_dedupe_gives_the_same_step():
+  spec, batch, _ = sasrec_setup(batch_size=4)
+  batch = {**batch, "example_mask": jnp.asarray([1.0, 1.0, 1.0, 0.0])}
+  old, new = _learner(spec, dedupe_item=True), _learner(spec, dedupe_item=False)
+  state0 = old.init(jax.random.key(0), batch)
+  s_old, m_old = jax.jit(old.train_step)(state0, batch)
+  s_new, m_new = jax.jit(new.train_step)(state0, batch)
+  np.testing.assert_allclose(m_new["loss"], m_old["loss"], rtol=1e-6)
+  np.testing.assert_allclose(m_new["grad_norm/dense"], m_old["grad_norm/dense"], rtol=1e-5)
+  item0 = np.asarray(state0.params["embeddings"]["item"])
+  for s in (s_old, s_new):
+    item = np.asarray(s.params["embeddings"]["item"])
+    # Rows read by the batch moved; row 0 (padding) and unread rows did not.
+    assert not np.allclose(item[batch["item_seq"][0, -1]], item0[batch["item_seq"][0, -1]])
+    np.testing.assert_array_equal(item[0], item0[0])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               s_new.params, s_old.params)
+
+
+# Learned positions only change the input, so the cases cover the attention variants.
+@pytest.mark.parametrize("kw", [{"position": "rote", "key_padding_mask": True, "norm_first": True},
+                                {"cape": True, "cape_max_len": 6},
+                                {"attention": "focused", "num_heads": 2}])
+def test_sasrec_eval_of_the_last_slot_only_gives_the_same_scores(kw):
+  spec, batch, tables = sasrec_setup()
+  model = S.SASRec(spec=spec, **kw)
+  out, variables = run(model, spec, batch, tables, train=False)
+  full, _ = run(model.clone(eval_last_only=False), spec, batch, tables, train=False,
+                variables=variables)
+  assert out["scores"].shape == full["scores"].shape
+  np.testing.assert_allclose(out["scores"], full["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_bert4rec_eval_of_the_last_slot_only_gives_the_same_scores():
+  spec, batch, tables = bert_setup()
+  model = S.BERT4Rec(spec=spec)
+  out, variables = run(model, spec, batch, tables, train=False)
+  full, _ = run(model.clone(eval_last_only=False), spec, batch, tables, train=False,
+                variables=variables)
+  np.testing.assert_allclose(out["scores"], full["scores"], rtol=1e-5, atol=1e-6)
+
+
+_THREEFRY = textwrap.dedent("""
+    import jax, numpy as np
+    f = lambda k: jax.random.bernoulli(k, 0.5, (4, 50, 64))
+    key = jax.random.key(3)
+    rolled = np.asarray(jax.jit(f)(key))
+    from rankjax.train import cpu_speed
+    assert cpu_speed.unroll_threefry()
+    g = jax.jit(lambda k: f(k))
+    unrolled = np.asarray(g(key))
+    assert (rolled == unrolled).all(), "bits differ"
+    assert "while" not in g.lower(key).compile().as_text(), "threefry is still a loop"
+    print("ok")
+""")
+
+
+def test_unrolled_threefry_draws_the_same_bits_without_a_loop():
+  out = subprocess.run([sys.executable, "-c", _THREEFRY], capture_output=True, text=True,
+                       env={"JAX_PLATFORMS": "cpu", "PYTHONPATH": ":".join(sys.path)}, timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.strip().endswith("ok")
