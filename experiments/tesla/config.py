@@ -8,8 +8,8 @@ r"""TESLA and the NetCVR baselines on the CASCADE simulator (tesla_netcvr.md; is
 Options (``key=value`` after the colon): preset (tiny | small | medium | full), method (any name of
 ``rankjax.delayed.benchmark.METHODS``), data_seed, model_seed, sigma_drift, data_dir, lr,
 batch_size, and ``--config.opts.<name>=value`` for loss options (dar, weight_source, loss_norm,
-defuse_mode, fnw_source, dar_median, dar_k_v, ...). ``runlocal``: the tiny preset, one streamed
-day (10 chunks), TESLA.
+defuse_mode, fnw_source, dar_median, dar_k_v, ...). ``runlocal``: the tiny preset at 1,000 clicks/day,
+half a streamed day (5 chunks), TESLA.
 """
 import ml_collections
 
@@ -22,10 +22,11 @@ def get_config(arg=""):
   c.model_seed = 42
   c.sigma_drift = 0.15
   c.clicks_per_day = 0  # 0 = the preset's
+  c.calib_n = 200_000  # calibration draw of 8.2
   c.data_dir = "/work/runs/tesla/sim"
   c.pretrain_days = 10
-  c.start_day = 17
-  c.end_day = 24
+  c.start_day = 17.0
+  c.end_day = 24.0
   c.chunk_days = 0.1
   c.w_v_days = 0.01
   c.w_r_days = 0.01
@@ -45,7 +46,9 @@ def get_config(arg=""):
     c[k] = type(c[k])(v) if not isinstance(c[k], bool) else v.lower() in ("1", "true", "yes")
   if runlocal:
     c.preset = "tiny"
-    c.end_day = 18
+    c.clicks_per_day = 1000
+    c.calib_n = 50_000
+    c.end_day = 17.5
     c.batch_size = 2000
     c.data_dir = "/tmp/rankjax_tesla_runlocal_sim"
   return c

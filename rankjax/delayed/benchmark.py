@@ -78,9 +78,11 @@ class Data:
 
 
 def load_data(cfg) -> Data:
-  sim_dir = Path(cfg.data_dir) / f"{cfg.preset}_seed{cfg.data_seed}"
+  cpd = cfg.get("clicks_per_day") or 0
+  tag = f"{cfg.preset}_cpd{cpd}" if cpd else cfg.preset
+  sim_dir = Path(cfg.data_dir) / f"{tag}_seed{cfg.data_seed}"
   cascade_sim.generate(sim_dir, cfg.preset, cfg.data_seed, sigma_drift=cfg.sigma_drift,
-                       clicks_per_day=cfg.get("clicks_per_day") or None)
+                       clicks_per_day=cpd or None, calib_n=cfg.get("calib_n", 200_000))
   clicks, _, meta = cascade_sim.load(sim_dir)
   return Data(clicks, meta["buckets"])
 

@@ -258,7 +258,7 @@ def _write_tsv(path: Path, cols: list[np.ndarray]) -> None:
 
 def generate(out_dir, preset: str = "tiny", seed: int = 0, *, sigma_drift: float = 0.15,
              w_obs_days: float = 0.01, clicks_per_day: int | None = None,
-             days: int = DAYS) -> dict:
+             days: int = DAYS, calib_n: int = 200_000) -> dict:
   """Writes the simulated dataset into ``out_dir`` (atomic); returns its metadata."""
   if preset not in PRESETS:
     raise ValueError(f"cascade_sim: unknown preset {preset!r}; valid: {sorted(PRESETS)}")
@@ -267,7 +267,7 @@ def generate(out_dir, preset: str = "tiny", seed: int = 0, *, sigma_drift: float
     return json.loads((out / "meta.json").read_text())
   cpd = clicks_per_day or PRESETS[preset]
   world = World(cpd, seed, sigma_drift)
-  calib = world.calibrate()
+  calib = world.calibrate(calib_n)
   buckets = cascade.BUCKETS if preset in ("medium", "full") else scaled_buckets(world)
   tmp = out.with_name(out.name + f".tmp{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)
@@ -293,7 +293,7 @@ def generate(out_dir, preset: str = "tiny", seed: int = 0, *, sigma_drift: float
     truth = {k: np.concatenate([t[k] for t in truth_parts]) for k in truth_parts[0]}
     np.savez(tmp / "truth.npz", **truth)
     meta = dict(preset=preset, seed=seed, clicks_per_day=cpd, days=days, sigma_drift=sigma_drift,
-                w_obs_days=w_obs_days, buckets=list(buckets), calibration=calib,
+                w_obs_days=w_obs_days, calib_n=calib_n, buckets=list(buckets), calibration=calib,
                 intercepts=dict(beta0=world.beta0, alpha0=world.alpha0, m0=math.exp(world.log_m0),
                                 fast0=world.fast0),
                 n_users=world.nu, n_items=world.ni)

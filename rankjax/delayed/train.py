@@ -139,32 +139,40 @@ def aux_targets(kind: str, clicks: dict, lab: dict, w_v: float, w_r: float) -> d
   raise ValueError(f"unknown aux model {kind!r}")
 
 
+@functools.partial(jax.jit, static_argnames=("tx",))
+def _aux_step(params, stats, opt, b, offs, tx):
+  def loss(p):
+    o, st = M.aux_logits(p, stats, b["x"], b["mask"], offs, True)
+    tot = 0.0
+    for j in range(2):
+      t, m = b[f"t{j}"], b[f"m{j}"] * b["mask"]
+      bce = t * L.lpos(o[:, j]) + (1 - t) * L.lneg(o[:, j])
+      tot = tot + jnp.sum(m * bce) / (jnp.sum(m) + 1e-6)
+    return tot, st
+  (_, st), g = jax.value_and_grad(loss, has_aux=True)(params)
+  upd, opt = tx.update(g, opt, params)
+  return optax.apply_updates(params, upd), st, opt
+
+
+_ADAM = {}
+
+
+def adam(lr: float):
+  """One optax object per learning rate, so jitted steps taking it as a static arg compile once."""
+  return _ADAM.setdefault(float(lr), optax.adam(lr))
+
+
 def pretrain_aux(key, x, targets: dict, buckets, *, lr=5e-2, bsz=5000, seed=42):
   offs = jnp.asarray(M.offsets(buckets))
   params, stats = M.init_aux(key, buckets)
-  tx = optax.adam(lr)
+  tx = adam(lr)
   opt = tx.init(params)
-
-  @jax.jit
-  def step(params, stats, opt, b):
-    def loss(p):
-      o, st = M.aux_logits(p, stats, b["x"], b["mask"], offs, True)
-      tot = 0.0
-      for j in range(2):
-        t, m = b[f"t{j}"], b[f"m{j}"] * b["mask"]
-        bce = t * L.lpos(o[:, j]) + (1 - t) * L.lneg(o[:, j])
-        tot = tot + jnp.sum(m * bce) / (jnp.sum(m) + 1e-6)
-      return tot, st
-    (_, st), g = jax.value_and_grad(loss, has_aux=True)(params)
-    upd, opt = tx.update(g, opt, params)
-    return optax.apply_updates(params, upd), st, opt
-
   rows = np.flatnonzero(targets["row"])
   rows = rows[np.random.default_rng(seed).permutation(len(rows))]
   cols = {"x": x[rows]}
   cols.update({k: targets[k][rows].astype(np.float32) for k in ("t0", "m0", "t1", "m1")})
   for a, b in batches(len(rows), bsz):
-    params, stats, opt = step(params, stats, opt, make_batch(cols, a, b, bsz))
+    params, stats, opt = _aux_step(params, stats, opt, make_batch(cols, a, b, bsz), offs, tx)
   return params, stats
 
 
