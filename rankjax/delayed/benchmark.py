@@ -34,6 +34,7 @@ METHODS = {
     "defuse": dict(stream="esdfm", loss="defuse"),
     "defuse_ref": dict(stream="esdfm", loss="defuse", opts=dict(defuse_mode="reference")),
     "ddfm": dict(stream="ddfm", loss="ddfm"),
+    "miss": dict(stream="miss", loss="miss"),
     "tesla": dict(stream="tesla", loss="tesla", variant="hybrid", opts=dict(dar="dar")),
     "tesla_separate": dict(stream="tesla", loss="tesla", variant="separate", opts=_NR),
     "tesla_shared": dict(stream="tesla", loss="tesla", variant="shared", opts=_NR),
@@ -203,6 +204,8 @@ def run(cfg, workdir) -> dict:
   else:
     per_click = per_click_constants(cfg, data, seed_dir, variant)
     model = pretrained(cfg, data, seed_dir, variant)
+    if spec["loss"] == "miss":
+      model = (M.to_miss(model[0], jax.random.PRNGKey(cfg.model_seed + 7)),) + tuple(model[1:])
     stream = build_stream(spec["stream"], data, cfg)
     opts = {**spec.get("opts", {}), **dict(cfg.get("opts", {}))}
     rows, info = T.stream_train(spec["loss"], model, stream, data.x, per_click, test, data.buckets,

@@ -17,7 +17,7 @@ EMB_DIM = 32
 HIDDEN = (256, 256, 128)
 VARIANTS = ("separate", "shared", "hybrid")
 # Optimiser groups of section 4.3: which parameter parts each tower's step touches.
-GROUPS = {"shared": ("emb_sh",), "cvr": ("emb_cvr", "cvr"), "rfr": ("emb_rfr", "rfr")}
+GROUPS = {"shared": ("emb_sh",), "cvr": ("emb_cvr", "cvr", "cvr_fuse"), "rfr": ("emb_rfr", "rfr")}
 
 
 def _uniform_fan_in(fan_in: int):
@@ -120,7 +120,9 @@ def init_dual(key, buckets, variant: str, cvr_outputs: int = 1) -> tuple[dict, d
 
 def tower_logit(params, stats, tower: str, x, mask, offs, variant: str, train: bool,
                 outputs: int = 1):
-  """Logits [B, outputs] of one tower and its new batch stats."""
+  """Logits [B, outputs] of one tower and its new batch stats (MISS: 3 CVR head logits)."""
+  if tower == "cvr" and "cvr_fuse" in params:
+    outputs = 3
   h = jnp.concatenate([embed(params[p], x, offs) for p in emb_parts(variant)[tower]], -1)
   if train:
     out, upd = Tower(outputs).apply({"params": params[tower], "batch_stats": stats[tower]}, h,
@@ -128,6 +130,25 @@ def tower_logit(params, stats, tower: str, x, mask, offs, variant: str, train: b
     return out, upd["batch_stats"]
   return Tower(outputs).apply({"params": params[tower], "batch_stats": stats[tower]}, h, mask,
                               False), stats[tower]
+
+
+def to_miss(params: dict, key) -> dict:
+  """MISS (4.4) from a pretrained dual tower: the CVR output layer becomes 3 window heads (each a
+  copy of the pretrained head) and a fusion layer Linear(6 -> 3) is added."""
+  cvr = dict(params["cvr"])
+  last = max((k for k in cvr if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1]))
+  cvr[last] = {"kernel": jnp.tile(cvr[last]["kernel"], (1, 3)),
+               "bias": jnp.tile(cvr[last]["bias"], (3,))}
+  k1, k2 = jax.random.split(key)
+  init = _uniform_fan_in(6)
+  return {**params, "cvr": cvr, "cvr_fuse": {"kernel": init(k1, (6, 3)), "bias": init(k2, (3,))}}
+
+
+def miss_fuse(fuse: dict, o):
+  """p_v = sum_k g_k q_k with g = softmax(Linear([q, softmax(q)])), q_k = sigmoid(o_k)."""
+  q = jax.nn.sigmoid(o)
+  g = jax.nn.softmax(jnp.concatenate([q, jax.nn.softmax(q, -1)], -1) @ fuse["kernel"] + fuse["bias"], -1)
+  return jnp.sum(g * q, -1), q
 
 
 def init_aux(key, buckets) -> tuple[dict, dict]:

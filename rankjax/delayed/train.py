@@ -68,7 +68,8 @@ def _predict_dual(params, stats, x, offs, variant):
   mask = jnp.ones(x.shape[0])
   ov, _ = M.tower_logit(params, stats, "cvr", x, mask, offs, variant, False)
   orr, _ = M.tower_logit(params, stats, "rfr", x, mask, offs, variant, False)
-  return jax.nn.sigmoid(ov[:, 0]), jax.nn.sigmoid(orr[:, 0])
+  p_v = M.miss_fuse(params["cvr_fuse"], ov)[0] if "cvr_fuse" in params else jax.nn.sigmoid(ov[:, 0])
+  return p_v, jax.nn.sigmoid(orr[:, 0])
 
 
 @jax.jit
@@ -219,8 +220,10 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
 
   def cvr_loss(p, stats, b, key):
     o, st = M.tower_logit(p, stats, "cvr", b["x"], b["mask"], offs, variant, True)
-    o = o[:, 0]
     rows = b["mask"] * (b["tower"] == 1)
+    if method == "miss":
+      return L.reduce(miss_loss(p["cvr_fuse"], o, b), rows, norm), st
+    o = o[:, 0]
     bb = dict(b)
     if method == "tesla":
       p_src = b["p_pre_v"] if weight_source == "pretrained" else L.sg(jax.nn.sigmoid(o))
@@ -231,6 +234,14 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     loss += opts.get("dar_w_v", 1.0) * dar_term(key, o, b["y"], rows > 0, b["h_v"],
                                                 opts.get("dar_k_v", 50))
     return loss, st
+
+  def miss_loss(fuse, o, b):
+    """Sum of the three window heads' BCE plus the fused prediction's BCE (alpha = 0: unit weights)."""
+    p_v, _ = M.miss_fuse(fuse, o)
+    heads = sum(y * L.lpos(o[:, k]) + (1 - y) * L.lneg(o[:, k])
+                for k, y in enumerate((b["y_w1"], b["y_w2"], b["y"])))
+    p_v = jnp.clip(p_v, 1e-6, 1 - 1e-6)
+    return heads - (b["y"] * jnp.log(p_v) + (1 - b["y"]) * jnp.log1p(-p_v))
 
   @jax.jit
   def step(params, stats, opt, b, key):
@@ -249,6 +260,7 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
 
 EVENT_COLS = ("x", "y", "tower", "is_delayed", "h_v", "h_r", "p_pre_v", "p_pre_r", "p_inw_v",
               "p_tn_v", "p_inw_r", "p_tn_r", "p_dp", "p_tn")
+STREAM_EXTRA = ("y_w1", "y_w2")  # MISS window labels
 
 
 def event_columns(stream: dict, feats: np.ndarray, per_click: dict) -> dict:
@@ -257,6 +269,9 @@ def event_columns(stream: dict, feats: np.ndarray, per_click: dict) -> dict:
          "tower": stream["tower"].astype(np.int32), "is_delayed": stream["is_delayed"].astype(np.float32),
          "h_v": np.nan_to_num(stream["delay_v_h"]).astype(np.float32),
          "h_r": np.nan_to_num(stream["delay_r_h"]).astype(np.float32)}
+  for k in STREAM_EXTRA:
+    if k in stream:
+      out[k] = stream[k].astype(np.float32)
   for k in EVENT_COLS[6:]:
     out[k] = per_click[k][cid].astype(np.float32) if k in per_click else np.zeros(len(cid), np.float32)
   return out

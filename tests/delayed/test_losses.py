@@ -112,3 +112,16 @@ def test_masked_batchnorm_ignores_padded_rows():
   v = M.MaskedBatchNorm().init(jax.random.PRNGKey(0), x, jnp.ones(3), True)
   out, _ = M.MaskedBatchNorm().apply(v, x, jnp.array([1.0, 1.0, 0.0]), True, mutable=["batch_stats"])
   np.testing.assert_allclose(np.asarray(out[:2, 0]), [-1, 1], atol=1e-4)
+
+
+def test_miss_heads_start_at_the_pretrained_prediction():
+  buckets = (5, 7, 3) + (2,) * 19
+  params, stats = M.init_dual(jax.random.PRNGKey(0), buckets, "separate")
+  offs = M.offsets(buckets)
+  x = np.zeros((6, 22), np.int32)
+  x[:, 0] = np.arange(6) % 5
+  p0, r0 = T.predict_dual((params, stats, "separate"), x, offs)
+  miss = M.to_miss(params, jax.random.PRNGKey(1))
+  p1, r1 = T.predict_dual((miss, stats, "separate"), x, offs)
+  np.testing.assert_allclose(p1, p0, rtol=1e-5)
+  np.testing.assert_array_equal(r1, r0)

@@ -131,3 +131,13 @@ def test_property_each_payer_once_positive_each_nonpayer_once_negative(seed):
   rpos = np.bincount(s["click_id"][rf & (s["y_stream"] == 1)], minlength=n)
   np.testing.assert_array_equal(rpos, lab["refund"].astype(int))
   assert np.all(np.diff(s["sample_ts"]) >= 0)
+
+
+def test_miss_window_labels():
+  s = S.miss(CLICKS, W)
+  first = (s["event_type"] == S.IN_WINDOW) & (s["tower"] == CV)
+  # A pays at 600 s: inside W (864) and 2W/3 (576)? no; W/2 (432)? no.
+  a = first & (s["click_id"] == A_)
+  assert s["y_stream"][a][0] == 1 and s["y_w2"][a][0] == 0 and s["y_w1"][a][0] == 0
+  late = (s["tower"] == CV) & (s["is_delayed"] == 1)
+  assert np.all(s["y_w1"][late] == 1) and np.all(s["y_w2"][late] == 1)
