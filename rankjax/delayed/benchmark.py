@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from rankjax.delayed import cascade_sim
+from rankjax.delayed import dfsn
 from rankjax.delayed import models as M
 from rankjax.delayed import streams
 from rankjax.delayed import train as T
@@ -35,6 +36,7 @@ METHODS = {
     "defuse_ref": dict(stream="esdfm", loss="defuse", opts=dict(defuse_mode="reference")),
     "ddfm": dict(stream="ddfm", loss="ddfm"),
     "miss": dict(stream="miss", loss="miss"),
+    "dfsn": dict(stream="esdfm", loss="dfsn"),
     "tesla": dict(stream="tesla", loss="tesla", variant="hybrid", opts=dict(dar="dar")),
     "tesla_separate": dict(stream="tesla", loss="tesla", variant="separate", opts=_NR),
     "tesla_shared": dict(stream="tesla", loss="tesla", variant="shared", opts=_NR),
@@ -208,11 +210,20 @@ def run(cfg, workdir) -> dict:
       model = (M.to_miss(model[0], jax.random.PRNGKey(cfg.model_seed + 7)),) + tuple(model[1:])
     stream = build_stream(spec["stream"], data, cfg)
     opts = {**spec.get("opts", {}), **dict(cfg.get("opts", {}))}
-    rows, info = T.stream_train(spec["loss"], model, stream, data.x, per_click, test, data.buckets,
-                                lr=spec.get("lr", cfg.lr), bsz=cfg.batch_size,
-                                seed=cfg.model_seed, opts=opts, start_day=cfg.start_day,
-                                end_day=cfg.end_day, chunk_days=cfg.chunk_days,
-                                daily=spec.get("daily", False))
+    if spec["loss"] == "dfsn":
+      three = {"F": build_stream("dfsn_feature", data, cfg), "U": build_stream("fnc", data, cfg),
+               "M": stream}
+      rows, info = dfsn.stream_train(model, three, data.x, test, data.buckets, lr=cfg.lr,
+                                     bsz=cfg.batch_size, seed=cfg.model_seed,
+                                     start_day=cfg.start_day, end_day=cfg.end_day,
+                                     chunk_days=cfg.chunk_days)
+      info["final"] = None
+    else:
+      rows, info = T.stream_train(spec["loss"], model, stream, data.x, per_click, test,
+                                  data.buckets, lr=spec.get("lr", cfg.lr), bsz=cfg.batch_size,
+                                  seed=cfg.model_seed, opts=opts, start_day=cfg.start_day,
+                                  end_day=cfg.end_day, chunk_days=cfg.chunk_days,
+                                  daily=spec.get("daily", False))
     info.pop("final")
     info["embedding_optimizer"] = "dense_adam"
   info["wall_seconds"] = time.time() - t0
