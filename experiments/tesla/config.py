@@ -5,7 +5,10 @@ r"""TESLA and the NetCVR baselines on the CASCADE simulator (tesla_netcvr.md; is
       --workdir=/work/runs/tesla
   # every method x 3 seeds, resumable: scripts/reproduce_delayed.sh
 
-Options (``key=value`` after the colon): preset (tiny | small | medium | full), method (any name of
+Real CASCADE files: ``manual_dir=/data/cascade`` (optionally ``format=processed``); the time origin
+is 2025-05-01 00:00 UTC+8 as in the reference.
+
+Options (``key=value`` after the colon): manual_dir, format, store_dir, preset (tiny | small | medium | full), method (any name of
 ``rankjax.delayed.benchmark.METHODS``), data_seed, model_seed, sigma_drift, data_dir, lr,
 batch_size, and ``--config.opts.<name>=value`` for loss options (dar, weight_source, loss_norm,
 defuse_mode, fnw_source, dar_median, dar_k_v, ...). ``runlocal``: the tiny preset at 1,000 clicks/day,
@@ -24,6 +27,11 @@ def get_config(arg=""):
   c.clicks_per_day = 0  # 0 = the preset's
   c.calib_n = 200_000  # calibration draw of 8.2
   c.data_dir = "/work/runs/tesla/sim"
+  # Real CASCADE (tesla_netcvr.md 8.1): set manual_dir to the folder of .txt files; format raw
+  # (the published files) or processed; store_dir = where the prepared copy is kept.
+  c.manual_dir = ""
+  c.format = "raw"
+  c.store_dir = ""
   c.pretrain_days = 10
   c.start_day = 17.0
   c.end_day = 24.0

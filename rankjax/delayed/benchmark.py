@@ -81,6 +81,13 @@ class Data:
 
 
 def load_data(cfg) -> Data:
+  """The simulator (default) or, with ``manual_dir`` set, real CASCADE files (raw or processed)."""
+  if cfg.get("manual_dir"):
+    from rankjax.data import build  # pylint: disable=g-import-not-at-top
+    ds = build.build("cascade", manual_dir=cfg.manual_dir, data_dir=cfg.get("store_dir") or None,
+                     format=cfg.get("format", "raw"))
+    clicks = ds.splits["all"]
+    return Data(clicks, [ds.spec[f"f{i}"].vocab_size for i in range(22)])
   cpd = cfg.get("clicks_per_day") or 0
   tag = f"{cfg.preset}_cpd{cpd}" if cpd else cfg.preset
   sim_dir = Path(cfg.data_dir) / f"{tag}_seed{cfg.data_seed}"

@@ -125,3 +125,8 @@ def test_miss_heads_start_at_the_pretrained_prediction():
   p1, r1 = T.predict_dual((miss, stats, "separate"), x, offs)
   np.testing.assert_allclose(p1, p0, rtol=1e-5)
   np.testing.assert_array_equal(r1, r0)
+
+
+def test_out_of_range_ids_are_an_error_not_clamped():
+  with pytest.raises(ValueError, match="row 1, field f2: id 3 outside"):
+    M.check_ids(np.array([[0, 0, 0], [1, 1, 3]]), (2, 2, 3), "clicks")

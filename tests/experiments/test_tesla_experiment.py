@@ -38,3 +38,19 @@ def test_runlocal_tesla_and_report(tmp_path):
   assert "tesla" in out["per_seed"]
   assert (tmp_path / "report" / "table2.md").read_text().count("| TESLA | paper |") == 1
   json.loads((tmp_path / "report" / "summary.json").read_text())
+
+
+def test_real_cascade_processed_files_go_through_the_same_path(tmp_path):
+  rows = []
+  rng = np.random.default_rng(0)
+  for i in range(400):
+    c = int(i * 86400 * 25 / 400)
+    pay = c + 100 if i % 7 == 0 else -1
+    rows.append("\t".join(map(str, [c, pay, -1] + list(rng.integers(0, 8, 22)))))
+  d = tmp_path / "cascade"
+  d.mkdir()
+  (d / "part-0.txt").write_text("\n".join(rows) + "\n")
+  cfg = _config("")
+  cfg.manual_dir, cfg.format, cfg.store_dir = str(d), "processed", str(tmp_path / "store")
+  data = benchmark.load_data(cfg)
+  assert data.x.shape == (400, 22) and data.lab["pay"].sum() == len(range(0, 400, 7))
