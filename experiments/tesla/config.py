@@ -43,6 +43,9 @@ def get_config(arg=""):
   c.pretrain_lr = 5e-2
   c.force = False
   c.opts = ml_collections.ConfigDict()
+  # dense_adam (the reference's optimiser) or rowwise_adam (lazy row-wise Adam, 4.3 [D]; allowed
+  # for medium/full). Other loss options can be added with --config.opts.<name>=value.
+  c.opts.embedding_optimizer = "dense_adam"
   runlocal = False
   for item in filter(None, (arg or "").split(",")):
     if item == "runlocal":

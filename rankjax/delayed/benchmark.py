@@ -232,6 +232,7 @@ def run(cfg, workdir) -> dict:
                                   end_day=cfg.end_day, chunk_days=cfg.chunk_days,
                                   daily=spec.get("daily", False))
     info.pop("final")
-    info["embedding_optimizer"] = "dense_adam"
+    info["embedding_optimizer"] = ("dense_adam" if spec["loss"] == "dfsn"
+                                   else opts.get("embedding_optimizer", "dense_adam"))
   info["wall_seconds"] = time.time() - t0
   return write_outputs(out_dir, method, rows, info, cfg)

@@ -119,11 +119,13 @@ def init_dual(key, buckets, variant: str, cvr_outputs: int = 1) -> tuple[dict, d
 
 
 def tower_logit(params, stats, tower: str, x, mask, offs, variant: str, train: bool,
-                outputs: int = 1):
+                outputs: int = 1, emb=None):
   """Logits [B, outputs] of one tower and its new batch stats (MISS: 3 CVR head logits)."""
   if tower == "cvr" and "cvr_fuse" in params:
     outputs = 3
-  h = jnp.concatenate([embed(params[p], x, offs) for p in emb_parts(variant)[tower]], -1)
+  # ``emb``: pre-gathered [B, 704] rows per embedding part (the row-wise sparse optimiser path).
+  h = jnp.concatenate([emb[p] if emb is not None and p in emb else embed(params[p], x, offs)
+                       for p in emb_parts(variant)[tower]], -1)
   if train:
     out, upd = Tower(outputs).apply({"params": params[tower], "batch_stats": stats[tower]}, h,
                                     mask, True, mutable=["batch_stats"])

@@ -17,6 +17,7 @@ import optax
 from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.metrics import classification as C
+from rankjax.optim import sparse
 
 DAY = 86400
 
@@ -40,6 +41,27 @@ def apply_groups(tx, params, opt, grads, groups):
     upd, opt[g] = tx.update({k: grads[k] for k in sub}, opt[g], sub)
     params.update(optax.apply_updates(sub, upd))
   return params, opt
+
+
+EMB_KEYS = ("emb_cvr", "emb_rfr", "emb_sh")
+
+
+def init_sparse_opt(tx, row_opt, params: dict) -> dict:
+  """Dense Adam for the MLP parts of each group, row-wise slots for every embedding table."""
+  dense = {g: tx.init({k: v for k, v in group_of(params, g).items() if k not in EMB_KEYS})
+           for g in M.GROUPS}
+  return {**dense, "rows": {k: row_opt.init(params[k]) for k in EMB_KEYS if k in params},
+          "row_step": jnp.zeros((), jnp.int32)}
+
+
+def sparse_rows_update(row_opt, table, slots, x, mask, offs, g_emb, step):
+  """Deduplicates the batch's ids, sums their gradients and applies ``row_opt`` to those rows."""
+  v = table.shape[0]
+  ids = jnp.where(mask[:, None] > 0, x + offs[None, :], v).reshape(-1)
+  g = g_emb.reshape(ids.shape[0], -1)
+  uniq, inv = jnp.unique(ids, return_inverse=True, size=ids.shape[0], fill_value=v)
+  g_rows = jax.ops.segment_sum(g, inv.reshape(-1), num_segments=ids.shape[0])
+  return sparse.apply(row_opt, table, slots, uniq, g_rows, step)
 
 
 # -- batching -----------------------------------------------------------------------------------
@@ -203,8 +225,8 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     return L.dar_loss(key, o, y, valid, h, k, rule=rule, weighted=dar in ("dar", "softmax"),
                       median=opts.get("dar_median", "lower"), tau=opts.get("dar_tau", 1.0))
 
-  def rfr_loss(p, stats, b, key):
-    o, st = M.tower_logit(p, stats, "rfr", b["x"], b["mask"], offs, variant, True)
+  def rfr_loss(p, stats, b, key, emb=None):
+    o, st = M.tower_logit(p, stats, "rfr", b["x"], b["mask"], offs, variant, True, emb=emb)
     o = o[:, 0]
     rows = b["mask"] * (b["tower"] == 0)
     y = b["y"]
@@ -218,8 +240,8 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     loss += opts.get("dar_w_r", 0.1) * dar_term(key, o, y, rows > 0, b["h_r"], opts.get("dar_k_r", 5))
     return loss, st
 
-  def cvr_loss(p, stats, b, key):
-    o, st = M.tower_logit(p, stats, "cvr", b["x"], b["mask"], offs, variant, True)
+  def cvr_loss(p, stats, b, key, emb=None):
+    o, st = M.tower_logit(p, stats, "cvr", b["x"], b["mask"], offs, variant, True, emb=emb)
     rows = b["mask"] * (b["tower"] == 1)
     if method == "miss":
       return L.reduce(miss_loss(p["cvr_fuse"], o, b), rows, norm), st
@@ -255,7 +277,46 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     params, opt = apply_groups(tx, params, opt, g, ("shared", "cvr"))
     return params, stats, opt, lv, lr_
 
-  return step
+  if opts.get("embedding_optimizer", "dense_adam") == "dense_adam":
+    return step
+  row_opt = sparse.get(opts["embedding_optimizer"], learning_rate=tx_lr(tx, opts))
+
+  def sparse_half(loss_fn, tower, groups, params, stats, opt, b, key):
+    parts = M.emb_parts(variant)[tower]
+    emb = {k: M.embed(params[k], b["x"], offs) for k in parts}
+    dense = {k: v for k, v in params.items() if k not in EMB_KEYS}
+    (loss, st), (g_dense, g_emb) = jax.value_and_grad(
+        lambda d, e: loss_fn({**params, **d}, stats, b, key, emb=e), argnums=(0, 1),
+        has_aux=True)(dense, emb)
+    params, opt = dict(params), dict(opt)
+    for g in groups:
+      sub = {k: params[k] for k in M.GROUPS[g] if k in params and k not in EMB_KEYS}
+      if sub:
+        upd, opt[g] = tx.update({k: g_dense[k] for k in sub}, opt[g], sub)
+        params.update(optax.apply_updates(sub, upd))
+    rows = dict(opt["rows"])
+    for k in parts:
+      params[k], rows[k] = sparse_rows_update(row_opt, params[k], rows[k], b["x"], b["mask"],
+                                              offs, g_emb[k], opt["row_step"])
+    opt["rows"] = rows
+    return params, opt, loss, st
+
+  @jax.jit
+  def sparse_step(params, stats, opt, b, key):
+    k1, k2 = jax.random.split(key)
+    stats = dict(stats)
+    params, opt, lr_, stats["rfr"] = sparse_half(rfr_loss, "rfr", ("shared", "rfr"), params, stats,
+                                                 opt, b, k1)
+    params, opt, lv, stats["cvr"] = sparse_half(cvr_loss, "cvr", ("shared", "cvr"), params, stats,
+                                                opt, b, k2)
+    opt["row_step"] = opt["row_step"] + 1
+    return params, stats, opt, lv, lr_
+
+  return sparse_step
+
+
+def tx_lr(tx, opts):
+  return opts["lr"]
 
 
 EVENT_COLS = ("x", "y", "tower", "is_delayed", "h_v", "h_r", "p_pre_v", "p_pre_r", "p_inw_v",
@@ -284,8 +345,12 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
   opts = dict(opts or {})
   params, stats, variant = model
   offs = jnp.asarray(M.offsets(buckets))
-  tx = optax.adam(lr)
-  opt = init_opt(tx, params)
+  tx = adam(lr)
+  opts.setdefault("lr", lr)
+  if opts.get("embedding_optimizer", "dense_adam") == "dense_adam":
+    opt = init_opt(tx, params)
+  else:
+    opt = init_sparse_opt(tx, sparse.get(opts["embedding_optimizer"], learning_rate=lr), params)
   step = make_step(method, variant, tx, offs, opts)
   key = jax.random.PRNGKey(seed)
   n_chunks = int(round((end_day - start_day) / chunk_days))

@@ -130,3 +130,32 @@ def test_miss_heads_start_at_the_pretrained_prediction():
 def test_out_of_range_ids_are_an_error_not_clamped():
   with pytest.raises(ValueError, match="row 1, field f2: id 3 outside"):
     M.check_ids(np.array([[0, 0, 0], [1, 1, 3]]), (2, 2, 3), "clicks")
+
+
+def test_rowwise_sparse_embeddings_touch_only_batch_rows():
+  buckets = (5, 7, 3) + (2,) * 19
+  params, stats = M.init_dual(jax.random.PRNGKey(0), buckets, "hybrid")
+  offs = jnp.asarray(M.offsets(buckets))
+  tx = T.adam(1e-2)
+  x = np.zeros((8, 22), np.int32)
+  x[:, 0] = [0, 1, 2, 0, 1, 2, 4, 4]  # row 3 of field 0 is never used; the last two rows are padding
+  b = {"x": x, "y": np.array([1, 0, 1, 0, 1, 0, 0, 0], np.float32),
+       "tower": np.array([1, 1, 0, 0, 1, 0, 1, 1], np.int32),
+       "mask": np.array([1, 1, 1, 1, 1, 1, 0, 0], np.float32)}
+  for k in ("is_delayed", "h_v", "h_r") + T.EVENT_COLS[6:]:
+    b[k] = np.zeros(8, np.float32)
+  outs = {}
+  for name in ("dense_adam", "rowwise_adam"):
+    opts = {"dar": "dar", "dar_k_v": 3, "dar_k_r": 2, "embedding_optimizer": name, "lr": 1e-2}
+    opt = (T.init_opt(tx, params) if name == "dense_adam" else
+           T.init_sparse_opt(tx, T.sparse.get(name, learning_rate=1e-2), params))
+    step = T.make_step("tesla", "hybrid", tx, offs, opts)
+    outs[name] = step(params, stats, opt, b, jax.random.PRNGKey(3))[0]
+  new = outs["rowwise_adam"]
+  for part in ("emb_cvr", "emb_rfr", "emb_sh"):
+    old, upd = np.asarray(params[part]), np.asarray(new[part])
+    changed = np.any(old != upd, axis=1)
+    assert changed[[0, 1, 2]].all() and not changed[[3, 4]].any()  # padding row id 4 untouched
+  # The tower MLPs see identical gradients in the first RFR half-step of both paths.
+  np.testing.assert_allclose(np.asarray(new["rfr"]["Dense_3"]["kernel"]),
+                             np.asarray(outs["dense_adam"]["rfr"]["Dense_3"]["kernel"]), atol=1e-6)
