@@ -132,6 +132,7 @@ def test_out_of_range_ids_are_an_error_not_clamped():
     M.check_ids(np.array([[0, 0, 0], [1, 1, 3]]), (2, 2, 3), "clicks")
 
 
+@pytest.mark.slow
 def test_rowwise_sparse_embeddings_touch_only_batch_rows():
   buckets = (5, 7, 3) + (2,) * 19
   params, stats = M.init_dual(jax.random.PRNGKey(0), buckets, "hybrid")
