@@ -26,6 +26,8 @@ DAY = 86400
 _NR = dict(dar="none")
 METHODS = {
     "pretrained": dict(stream=None, variant="separate"),
+    # The simulator's true p_v, p_r (8.2 use (a)): the upper reference per chunk; no training.
+    "truth": dict(stream=None, truth=True),
     "oracle": dict(stream="oracle", loss="oracle", lr=5e-2),
     "bdl": dict(stream="bdl", loss="bdl", lr=5e-2, daily=True),
     "fnc": dict(stream="fnc", loss="fnc"),
@@ -80,6 +82,12 @@ class Data:
     self.day = self.clicks["click_ts"] // DAY
 
 
+def sim_dir_of(cfg) -> Path:
+  cpd = cfg.get("clicks_per_day") or 0
+  tag = f"{cfg.preset}_cpd{cpd}" if cpd else cfg.preset
+  return Path(cfg.data_dir) / f"{tag}_seed{cfg.data_seed}"
+
+
 def load_data(cfg) -> Data:
   """The simulator (default) or, with ``manual_dir`` set, real CASCADE files (raw or processed)."""
   if cfg.get("manual_dir"):
@@ -89,8 +97,7 @@ def load_data(cfg) -> Data:
     clicks = ds.splits["all"]
     return Data(clicks, [ds.spec[f"f{i}"].vocab_size for i in range(22)])
   cpd = cfg.get("clicks_per_day") or 0
-  tag = f"{cfg.preset}_cpd{cpd}" if cpd else cfg.preset
-  sim_dir = Path(cfg.data_dir) / f"{tag}_seed{cfg.data_seed}"
+  sim_dir = sim_dir_of(cfg)
   cascade_sim.generate(sim_dir, cfg.preset, cfg.data_seed, sigma_drift=cfg.sigma_drift,
                        clicks_per_day=cpd or None, calib_n=cfg.get("calib_n", 200_000))
   clicks, _, meta = cascade_sim.load(sim_dir)
@@ -161,16 +168,20 @@ def build_stream(kind: str, data: Data, cfg) -> dict:
   return {k: v[keep] for k, v in s.items()}
 
 
-def test_set(data: Data, cfg) -> dict:
-  sel = (data.clicks["click_ts"] >= (cfg.start_day + cfg.chunk_days) * DAY) & (
+def test_mask(data: Data, cfg) -> np.ndarray:
+  return (data.clicks["click_ts"] >= (cfg.start_day + cfg.chunk_days) * DAY) & (
       data.clicks["click_ts"] < (cfg.end_day + cfg.chunk_days) * DAY)
+
+
+def test_set(data: Data, cfg) -> dict:
+  sel = test_mask(data, cfg)
   return {"x": data.x[sel], "click_ts": data.clicks["click_ts"][sel], "pay": data.lab["pay"][sel],
           "net": data.lab["net"][sel]}
 
 
 def write_outputs(out_dir: Path, method: str, rows: list, info: dict, cfg) -> dict:
   out_dir.mkdir(parents=True, exist_ok=True)
-  model = "pretrained" if method == "pretrained" else "stream"
+  model = method if method in ("pretrained", "truth") else "stream"
   fields = ["chunk", "model", "task", "AUC", "PRAUC", "NLL", "PCOC", "n_clicks", "n_pos"]
   tmp = out_dir / "per_chunk.csv.tmp"
   with open(tmp, "w", newline="") as f:
@@ -205,7 +216,16 @@ def run(cfg, workdir) -> dict:
   data = load_data(cfg)
   variant = spec.get("variant", "separate")
   test = test_set(data, cfg)
-  if spec["stream"] is None:
+  if spec.get("truth"):
+    if cfg.get("manual_dir"):
+      raise ValueError("method 'truth' needs the simulator's truth table (not real CASCADE)")
+    truth = dict(np.load(sim_dir_of(cfg) / "truth.npz"))
+    sel = test_mask(data, cfg)
+    rows = T.eval_frozen(None, test, data.buckets, start_day=cfg.start_day, end_day=cfg.end_day,
+                         chunk_days=cfg.chunk_days,
+                         probs=(truth["p_v_true"][sel], truth["p_r_true"][sel]))
+    info = {}
+  elif spec["stream"] is None:
     model = pretrained(cfg, data, seed_dir, variant)
     rows = T.eval_frozen(model, test, data.buckets, start_day=cfg.start_day, end_day=cfg.end_day,
                          chunk_days=cfg.chunk_days)

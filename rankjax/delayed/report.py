@@ -13,6 +13,7 @@ from rankjax.metrics import classification as C
 
 # Published Table 2 (CVR, NetCVR) for AUC, NLL, PRAUC, RI-AUC, RI-PRAUC.
 PAPER = {
+    "truth": None,
     "pretrained": ((0.7223, 0.7353), (0.2252, 0.1810), (0.1768, 0.1521), None, None),
     "oracle": ((0.7556, 0.7643), (0.2155, 0.1750), (0.2007, 0.1722), None, None),
     "bdl": ((0.7381, 0.7476), (0.2237, 0.1805), (0.1832, 0.1574), (47.45, 42.41), (26.78, 26.37)),
@@ -32,7 +33,8 @@ PAPER = {
                      (69.04, 77.11)),
     "tesla": ((0.7479, 0.7588), (0.2182, 0.1767), (0.1939, 0.1679), (76.88, 81.03), (71.55, 78.61)),
 }
-LABEL = {"pretrained": "Pre-trained", "oracle": "Oracle", "bdl": "BDL", "fnc": "FNC", "fnw": "FNW",
+LABEL = {"truth": "Truth (simulator p_v, p_r)", "pretrained": "Pre-trained", "oracle": "Oracle",
+         "bdl": "BDL", "fnc": "FNC", "fnw": "FNW",
          "defer": "DEFER", "defuse": "DEFUSE", "esdfm": "ES-DFM", "dfsn": "DFSN", "ddfm": "DDFM",
          "miss": "MISS", "tesla_separate": "TESLA (Separate)", "tesla_shared": "TESLA (Shared)",
          "tesla_hybrid": "TESLA (Hybrid)", "tesla": "TESLA"}
@@ -90,7 +92,8 @@ def _cmp(ri, a, b, key, margin=0.0):
 def checks(ri: dict) -> dict:
   out = {}
   out["M1 oracle - pretrained NetCVR AUC >= 0.01"] = _cmp(ri, "oracle", "pretrained", "NetCVR/AUC", 0.01)
-  m2 = {m: _cmp(ri, m, "pretrained", "NetCVR/AUC") for m in ri if m not in ("pretrained", "oracle")}
+  m2 = {m: _cmp(ri, m, "pretrained", "NetCVR/AUC") for m in ri
+        if m not in ("pretrained", "oracle", "truth")}
   out["M2 every streaming method > pretrained (NetCVR AUC)"] = {k: v for k, v in m2.items() if v}
   out["M2 ES-DFM > BDL (NetCVR AUC)"] = _cmp(ri, "esdfm", "bdl", "NetCVR/AUC")
   out["M3 TESLA > ES-DFM (NetCVR RI-AUC)"] = _cmp(ri, "tesla", "esdfm", "NetCVR/RI-AUC")
@@ -103,7 +106,7 @@ def checks(ri: dict) -> dict:
     out["M5 TESLA cascade > CVR head alone (NetCVR AUC)"] = dict(
         mean_diff=float(np.mean(d)), seeds_holding=int(sum(x > 0 for x in d)), seeds=len(d),
         holds=bool(np.mean(d) > 0 and sum(x > 0 for x in d) >= min(2, len(d))))
-  m6 = {m: _cmp(ri, "oracle", m, "NetCVR/AUC", -0.001) for m in ri if m != "oracle"}
+  m6 = {m: _cmp(ri, "oracle", m, "NetCVR/AUC", -0.001) for m in ri if m not in ("oracle", "truth")}
   out["M6 oracle >= every method - 0.001 (NetCVR AUC)"] = {k: v for k, v in m6.items() if v}
   should = {}
   should["Hybrid >= Shared (RI-AUC)"] = _cmp(ri, "tesla_hybrid", "tesla_shared", "NetCVR/RI-AUC")
@@ -139,7 +142,7 @@ def table2(ri: dict, n_seeds: int, title: str) -> str:
       cells = [" / ".join(_fmt(r, f"{t}/{k}") for t in TASKS) for k in ("AUC", "NLL", "PRAUC")]
       cells += [" / ".join(_fmt(r, f"{t}/{k}", pct=True) for t in TASKS) for k in ("RI-AUC", "RI-PRAUC")]
       lines.append(f"| {LABEL.get(m, m)} | simulator (n={len(r)}) | " + " | ".join(cells) + " |")
-    if m in PAPER:
+    if PAPER.get(m):
       auc, nll, prauc, ria, rip = PAPER[m]
       f = lambda p: " / ".join(f"{v:.4f}" for v in p)
       g = lambda p: "–" if p is None else " / ".join(f"{v:.2f}" for v in p)
@@ -150,7 +153,7 @@ def table2(ri: dict, n_seeds: int, title: str) -> str:
   return "\n".join(lines)
 
 
-def curves(workdir: Path, out: Path, methods=("pretrained", "oracle", "fnc", "esdfm", "tesla")):
+def curves(workdir: Path, out: Path, methods=("truth", "pretrained", "oracle", "fnc", "esdfm", "tesla")):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

@@ -395,10 +395,13 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
                     events_per_sec=n_events / max(t_train, 1e-9), final=(params, stats, variant))
 
 
-def eval_frozen(model, test: dict, buckets, *, start_day=17, end_day=24, chunk_days=0.1):
-  """Per-chunk metrics of a frozen model (the Pre-trained baseline)."""
-  offs = jnp.asarray(M.offsets(buckets))
-  p_v, p_r = predict_dual(model, test["x"], offs)
+def eval_frozen(model, test: dict, buckets, *, start_day=17, end_day=24, chunk_days=0.1,
+                probs=None):
+  """Per-chunk metrics of a frozen model (the Pre-trained baseline) or of given ``probs``."""
+  if probs is None:
+    p_v, p_r = predict_dual(model, test["x"], jnp.asarray(M.offsets(buckets)))
+  else:
+    p_v, p_r = probs
   rows = []
   n_chunks = int(round((end_day - start_day) / chunk_days))
   for k in range(n_chunks):

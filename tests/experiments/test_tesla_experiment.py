@@ -34,6 +34,9 @@ def test_runlocal_tesla_and_report(tmp_path):
   assert len(rows) == 3 * 5 and {r["task"] for r in rows} == {"CVR", "NetCVR", "NetCVR_by_CVR_head"}
   # A second call is resumed from summary.json (nothing recomputed).
   assert benchmark.run(cfg, tmp_path / "runs")["wall_seconds"] == s["wall_seconds"]
+  cfg.method = "truth"  # the simulator's true probabilities, no training
+  t = benchmark.run(cfg, tmp_path / "runs")
+  assert t["NetCVR/AUC"] > 0.6 and np.isfinite(t["CVR/NLL"])
   out = report.write(tmp_path / "runs", tmp_path / "report")
   assert "tesla" in out["per_seed"]
   assert (tmp_path / "report" / "table2.md").read_text().count("| TESLA | paper |") == 1
