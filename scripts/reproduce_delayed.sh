@@ -8,7 +8,7 @@
 set -euo pipefail
 PRESET=${1:-medium}
 WORKDIR=${2:-/work/runs/tesla}
-METHODS=${METHODS:-"pretrained oracle tesla esdfm fnw fnc bdl defer defuse ddfm tesla_separate tesla_shared tesla_hybrid defuse_ref tesla_ln tesla_rn tesla_hn tesla_norow_nods tesla_row"}
+METHODS=${METHODS:-"truth pretrained oracle tesla esdfm fnw fnc bdl defer defuse ddfm tesla_separate tesla_shared tesla_hybrid defuse_ref tesla_ln tesla_rn tesla_hn tesla_norow_nods tesla_row miss dfsn"}
 SEEDS=${SEEDS:-"0:42 1:43 2:44"}
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/work/venv/bin/python}
