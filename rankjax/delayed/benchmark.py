@@ -31,6 +31,7 @@ METHODS = {
     "oracle": dict(stream="oracle", loss="oracle", lr=5e-2),
     "bdl": dict(stream="bdl", loss="bdl", lr=5e-2, daily=True),
     "fnc": dict(stream="fnc", loss="fnc"),
+    "fnc_calibrated": dict(stream="fnc", loss="fnc", opts=dict(fnc_calibrate=True)),
     "fnw": dict(stream="fnc", loss="fnw"),
     "esdfm": dict(stream="esdfm", loss="esdfm"),
     "defer": dict(stream="defer", loss="defer"),

@@ -383,6 +383,8 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
     sel = (test["click_ts"] >= t0) & (test["click_ts"] < t1)
     if sel.any():
       p_v, p_r = predict_dual((params, stats, variant), test["x"][sel], offs)
+      if opts.get("fnc_calibrate", False):  # original FNC inference: p = b / (1 - b)
+        p_v = np.clip(p_v / np.maximum(1 - p_v, 1e-7), 0.0, 1 - 1e-7)
       for r in chunk_metrics(p_v, p_r, test["pay"][sel], test["net"][sel]):
         rows.append(dict(chunk=k, **r))
     if daily and k % int(round(1 / chunk_days)) == int(round(1 / chunk_days)) - 1:
