@@ -1,0 +1,1 @@
+"""Delayed feedback: TESLA (NetCVR), READER (post-click GMV), MAL (multi-attribution CVR)."""
