@@ -5,7 +5,7 @@ r"""READER (Li et al., WWW'26) and its baselines on ``trace_sim`` (reader_gmv.md
       --workdir=/work/runs/reader/medium
 
 Arguments (``key=value,...``): preset (tiny | small | medium | full), seed, clicks_per_day
-(overrides the preset's volume), methods (``+``-separated, default all of ``METHODS``).
+(overrides the preset's volume), width_div (divides the hidden widths), methods (``+``-separated, default all of ``METHODS``).
 ``runlocal``: ``tiny`` volume cut to 100 clicks/day, 1-day chunks, narrow networks, three
 methods; checks shapes and finiteness, not orderings.
 """
@@ -26,6 +26,11 @@ def get_config(arg=""):
   c.model = ml_collections.ConfigDict(dict(
       embed_dim=16, single=(1024, 512, 256, 128, 64), bottom=(1024, 512), tower=(256, 128, 64),
       router=(256, 128, 64), calibrator=(512, 256, 128, 64)))
+  # width_div > 1 divides every hidden width (a CPU-budget deviation; 1 = the reference).
+  c.width_div = int(a.get("width_div", 1))
+  if c.width_div > 1:
+    for k in ("single", "bottom", "tower", "router", "calibrator"):
+      c.model[k] = tuple(max(w // c.width_div, 4) for w in c.model[k])
   c.lr = ml_collections.ConfigDict(dict(
       pretrain=1e-3, router=2e-3, calibrator=1e-3, reader=1e-2, online_single=1e-2,
       online_dual=1e-2, offline_single=1e-4, offline_dual=1e-3, oracle_single=1e-2,
