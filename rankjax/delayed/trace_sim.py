@@ -98,7 +98,8 @@ def _clicks(rng, w: dict, clicks_per_day: int, days: int) -> dict:
   c = dict(day=np.repeat(np.arange(days), clicks_per_day))
   c["user"] = rng.choice(w["n_users"], n, p=pu)
   c["item"] = rng.choice(w["n_items"], n, p=pi)
-  c["sec"] = rng.integers(0, DAY, n)
+  # Sorted within each day, so that the clicks come out in time order (as the loader sorts them).
+  c["sec"] = np.sort(rng.integers(0, DAY, (days, clicks_per_day)), axis=1).ravel()
   a = w["a0"].copy()
   dev = np.zeros(w["n_items"])
   promo = rng.random((days, w["n_cats"])) < 0.05
