@@ -19,9 +19,15 @@ from rankjax.delayed import mal_model
 from rankjax.delayed import mal_report
 from rankjax.delayed import mal_train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/mal/config.py[:ARG]")
-_WORKDIR = flags.DEFINE_string("workdir", None, "output folder (one seed)")
-_REPORT = flags.DEFINE_string("report", None, "aggregate WORKDIR/../*/*.json here")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defined at run time only, so that tests can import ``run`` next to other experiments."""
+  config_flags.DEFINE_config_file("config", None, "experiments/mal/config.py[:ARG]")
+  flags.DEFINE_string("workdir", None, "output folder (one seed)")
+  flags.DEFINE_string("report", None, "aggregate the sibling seed folders of WORKDIR here")
+  flags.mark_flags_as_required(["config", "workdir"])
 
 
 def run(cfg, workdir) -> list:
@@ -50,18 +56,18 @@ def run(cfg, workdir) -> list:
 
 def main(argv):
   del argv
-  results = run(_CONFIG.value, _WORKDIR.value)
+  results = run(FLAGS.config, FLAGS.workdir)
   for r in results:
     print(f"{r['model']:18s} {r['main']:7s} seed {r['seed']}: AUC {r[r['main'] + '/auc']:.4f} "
           f"GAUC {r[r['main'] + '/gauc']:.4f} valid users {r[r['main'] + '/valid_users']}")
-  if _REPORT.value:
-    out = Path(_REPORT.value)
+  if FLAGS.report:
+    out = Path(FLAGS.report)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [json.loads(p.read_text()) for p in sorted(Path(_WORKDIR.value).parent.glob("*/*__*.json"))]
-    mal_report.summarize(rows, out, f"MAL on mac_sim ({_CONFIG.value.preset})")
+    rows = [json.loads(p.read_text()) for p in sorted(Path(FLAGS.workdir).parent.glob("*/*__*.json"))]
+    mal_report.summarize(rows, out, f"MAL on mac_sim ({FLAGS.config.preset})")
     print((out / "table.md").read_text())
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["config", "workdir"])
+  define_flags()
   app.run(main)

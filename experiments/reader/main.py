@@ -19,9 +19,15 @@ from rankjax.delayed import reader_run
 from rankjax.delayed import reader_train
 from rankjax.delayed import trace_sim
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/reader/config.py[:ARG]")
-_WORKDIR = flags.DEFINE_string("workdir", None, "output folder (one seed)")
-_REPORT = flags.DEFINE_string("report", None, "write the report over WORKDIR/*/chunks_*.csv here")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defined at run time only, so that tests can import ``run`` next to other experiments."""
+  config_flags.DEFINE_config_file("config", None, "experiments/reader/config.py[:ARG]")
+  flags.DEFINE_string("workdir", None, "output folder (one seed)")
+  flags.DEFINE_string("report", None, "aggregate the sibling seed folders of WORKDIR here")
+  flags.mark_flags_as_required(["config", "workdir"])
 
 
 def run(cfg, workdir) -> list:
@@ -43,13 +49,13 @@ def run(cfg, workdir) -> list:
 
 def main(argv):
   del argv
-  rows = run(_CONFIG.value, _WORKDIR.value)
-  if _REPORT.value:
-    out = Path(_REPORT.value)
+  rows = run(FLAGS.config, FLAGS.workdir)
+  if FLAGS.report:
+    out = Path(FLAGS.report)
     out.mkdir(parents=True, exist_ok=True)
-    paths = sorted(Path(_WORKDIR.value).parent.glob("*/chunks_*.csv"))
+    paths = sorted(Path(FLAGS.workdir).parent.glob("*/chunks_*.csv"))
     rows = reader_report.read_rows(paths)
-    res = reader_report.summarize(rows, out, f"READER on trace_sim ({_CONFIG.value.preset})")
+    res = reader_report.summarize(rows, out, f"READER on trace_sim ({FLAGS.config.preset})")
     print((out / "table.md").read_text())
   else:
     ps = reader_report.per_seed(rows)
@@ -59,5 +65,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["config", "workdir"])
+  define_flags()
   app.run(main)
