@@ -133,6 +133,9 @@ def read_file(path, vocabs: dict, seq_len: int) -> tuple[dict, dict]:
     if not np.isfinite(credit).all():
       i = int(np.argmax(~np.isfinite(credit)))
       raise DataError(f"{where(path, i + 1, v)}: non-finite attribution credit")
+    if ((credit < 0) | (credit > 1)).any():
+      i = int(np.argmax((credit < 0) | (credit > 1)))
+      raise DataError(f"{where(path, i + 1, v)}: attribution credit {credit[i]} outside [0, 1]")
     cols[v] = (credit > 0).astype(np.float32)
     cols[f"{v}_credit"] = credit.astype(np.float32)
     cart += (credit > 0).astype(np.int32) << bit

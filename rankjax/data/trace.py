@@ -93,6 +93,9 @@ def read_clicks(path, opts: dict) -> dict:
       ts, am = ts[:-1], am[:-1]
     if not ts:
       raise DataError(f"{where(path, line, 'pay_time')}: no purchase (every TRACE click has one)")
+    if any(a < 0 for a in am):
+      raise DataError(f"{where(path, line, 'dirpay_amt')}: negative purchase amount "
+                      f"{min(am)} (GMV must be >= 0)")
     if any(b < a for a, b in zip(ts, ts[1:])):
       raise DataError(f"{where(path, line, 'pay_time')}: purchase times are not in order")
     if ts[0] < click[r] or ts[-1] >= click[r] + window:

@@ -5,6 +5,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rankjax.layers import norms
+
 
 class Dice(nn.Module):
   """Dice (DIN, Zhou et al. 2018): p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps)),
@@ -20,6 +22,21 @@ class Dice(nn.Module):
                           epsilon=self.epsilon, use_scale=False, use_bias=False)(x)
     p = jax.nn.sigmoid(normed)
     return p * x + (1.0 - p) * alpha * x
+
+
+class DiceLN(nn.Module):
+  """Dice with a per-sample LayerNorm gate, as in the READER reference (reader_gmv.md 2.1):
+  q = sigmoid(LN(x)) with LN over the feature axis without affine parameters (eps 1e-4), and
+  Dice(x) = q x + (1 - q) alpha x with a learnable per-unit alpha initialised at -0.25. No batch
+  statistics, so train and inference are the same function."""
+  epsilon: float = 1e-4
+  alpha_init: float = -0.25
+
+  @nn.compact
+  def __call__(self, x):
+    alpha = self.param("alpha", nn.initializers.constant(self.alpha_init), (x.shape[-1],))
+    q = jax.nn.sigmoid(norms.layer_norm(x, self.epsilon))
+    return q * x + (1.0 - q) * alpha * x
 
 
 class PReLU(nn.Module):

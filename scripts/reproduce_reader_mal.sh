@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Reproduces experiments/reader (READER vs Pre/Offline/Online/Oracle baselines on trace_sim) and
+# experiments/mal (mal_natal vs the MAC benchmark models on mac_sim): 3 seeds each on the
+# ``medium`` presets by default, then the reports (summary.json, table.md, chunks.png) under
+# experiments/<exp>/results/<preset>/. Resumable: every (seed, method) writes its own file and
+# finished ones are skipped. Options (environment):
+#   PRESET=medium READER_ARGS=",width_div=4,clicks_per_day=2000" MAL_ARGS=",n_users=2000"
+#   SEEDS_READER="2025 2026 2027" SEEDS_MAL="2026 2027 2028" RUNS=/work/runs/delayed
+#   ONLY=reader|mal
+# Each run is niced (nice -n 15). `medium` is hours of CPU per seed; see the READMEs for what ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh test
+export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
+PRESET="${PRESET:-medium}"
+RUNS="${RUNS:-workdirs/delayed}"
+TAG="${TAG:-$PRESET}"
+if [[ "${ONLY:-reader}" != mal ]]; then
+  for s in ${SEEDS_READER:-2025 2026 2027}; do
+    nice -n 15 python -u -m experiments.reader.main \
+      --config="experiments/reader/config.py:preset=$PRESET,seed=$s${READER_ARGS:-}" \
+      --workdir="$RUNS/reader/$TAG/seed$s" --report="experiments/reader/results/$TAG"
+  done
+fi
+if [[ "${ONLY:-mal}" != reader ]]; then
+  for s in ${SEEDS_MAL:-2026 2027 2028}; do
+    nice -n 15 python -u -m experiments.mal.main \
+      --config="experiments/mal/config.py:preset=$PRESET,seed=$s${MAL_ARGS:-}" \
+      --workdir="$RUNS/mal/$TAG/seed$s" --report="experiments/mal/results/$TAG"
+  done
+fi
