@@ -1,6 +1,6 @@
 """A small in-memory trainer for the family's single-table experiments.
 
-The watch-time data fit in memory (<= 1.3 M rows), so an epoch is one jitted ``lax.scan`` over
+The watch-time data fit in memory (<= 1.3 M rows), so an epoch is one jitted loop over
 shuffled minibatches: Adam at a constant lr (the reference never steps its scheduler, CWM D3),
 early stopping on a host-side validation score, the best epoch's parameters kept. Embedding tables
 come from ``rankjax.layers.embedding`` and backbones from the model registry, as in the main
@@ -90,31 +90,44 @@ def predict(net: Net, params, cols: Mapping[str, np.ndarray], out_fn: Callable,
 
 
 _EPOCH_CACHE: dict = {}
+ROW_BUCKET = 1 << 16
 
 
-def _epoch_fn(net: Net, loss_fn: Callable, loss_key, tx, n: int, bs: int):
-  """One jitted epoch per (backbone, loss kind, optimiser, sizes): methods whose heads share a
-  loss kind (all BCE label rules, say) reuse one compilation; data and targets are arguments."""
-  key = (id(net.module), loss_key, id(tx), n, bs)
+def padded_size(n: int) -> int:
+  """Rows are padded to a multiple of ROW_BUCKET so that worlds of similar size (seeds, regimes)
+  share one compiled epoch; padding rows are never sampled."""
+  return -(-n // ROW_BUCKET) * ROW_BUCKET
+
+
+def _epoch_fn(net: Net, loss_fn: Callable, loss_key, tx, cap: int, bs: int):
+  """One jitted epoch per (backbone, loss kind, optimiser, padded size, batch): methods whose
+  heads share a loss kind (all BCE label rules, say) reuse one compilation. The number of real
+  rows ``n`` is an argument: the epoch is a ``fori_loop`` over n // bs minibatches of a random
+  permutation of the real rows."""
+  key = (id(net.module), loss_key, id(tx), cap, bs)
   if loss_key is not None and key in _EPOCH_CACHE:
     return _EPOCH_CACHE[key]
-  steps = n // bs
-
-  def step(carry, idx, data, tgt):
-    p, o, r = carry
-    r, r_drop = jax.random.split(r)
-    b = {k: v[idx] for k, v in data.items()}
-    t = {k: v[idx] for k, v in tgt.items()}
-    loss, g = jax.value_and_grad(lambda q: loss_fn(net.apply(q, b, train=True, rng=r_drop), t))(p)
-    upd, o = tx.update(g, o, p)
-    return (optax.apply_updates(p, upd), o, r), loss
 
   @jax.jit
-  def epoch(p, o, r, data, tgt):
+  def epoch(p, o, r, data, tgt, n):
     r, r_perm = jax.random.split(r)
-    idx = jax.random.permutation(r_perm, n)[:steps * bs].reshape(steps, bs)
-    (p, o, r), losses = jax.lax.scan(lambda c, i: step(c, i, data, tgt), (p, o, r), idx)
-    return p, o, r, losses.mean()
+    u = jax.random.uniform(r_perm, (cap,))
+    perm = jnp.argsort(jnp.where(jnp.arange(cap) < n, u, 2.0))
+
+    def body(i, carry):
+      p, o, r, total = carry
+      r, r_drop = jax.random.split(r)
+      idx = jax.lax.dynamic_slice(perm, (i * bs,), (bs,))
+      b = {k: v[idx] for k, v in data.items()}
+      t = {k: v[idx] for k, v in tgt.items()}
+      loss, g = jax.value_and_grad(
+          lambda q: loss_fn(net.apply(q, b, train=True, rng=r_drop), t))(p)
+      upd, o = tx.update(g, o, p)
+      return optax.apply_updates(p, upd), o, r, total + loss
+
+    steps = n // bs
+    p, o, r, total = jax.lax.fori_loop(0, steps, body, (p, o, r, jnp.zeros(())))
+    return p, o, r, total / jnp.maximum(steps, 1)
 
   if loss_key is not None:
     _EPOCH_CACHE[key] = epoch
@@ -144,16 +157,18 @@ def fit(net: Net, cols: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarr
   params = params if params is not None else net.init(r_init, cols)
   tx = tx or adam(cfg.lr)
   opt = tx.init(params)
-  data = {k: jnp.asarray(v) for k, v in cols.items()}
-  tgt = {k: jnp.asarray(v) for k, v in targets.items()}
   n = len(next(iter(cols.values())))
+  cap = padded_size(n)
+  pad = lambda v: jnp.asarray(np.concatenate([v, np.repeat(v[:1], cap - n, 0)]))
+  data = {k: pad(np.asarray(v)) for k, v in cols.items()}
+  tgt = {k: pad(np.asarray(v)) for k, v in targets.items()}
   bs = min(cfg.batch_size, n)
-  epoch = _epoch_fn(net, loss_fn, loss_key, tx, n, bs)
+  epoch = _epoch_fn(net, loss_fn, loss_key, tx, cap, bs)
 
   best, best_score, bad, history = params, -np.inf, 0, []
   for e in range(cfg.epochs):
     t0 = time.time()
-    params, opt, rng, loss = epoch(params, opt, rng, data, tgt)
+    params, opt, rng, loss = epoch(params, opt, rng, data, tgt, n)
     loss = float(loss)
     if not np.isfinite(loss):
       raise FloatingPointError(f"non-finite training loss {loss} at epoch {e}")

@@ -1,8 +1,10 @@
-"""Command line for one (family, regime, seed) cell of the reproduction: many methods, one process.
+"""Command line for cells of the reproduction: many methods, regimes and seeds in one process
+(shared compilations); results in ``<outdir>/<regime>/<seed>/<method>.json``, resumable.
 
-  python -m rankjax.watchtime.grid --family=cwm --regime=kuai --seed=0 \\
+  python -m rankjax.watchtime.grid --family=cwm --regimes=kuai --seeds=0,1,2 \\
       --methods=vr,pcr,cwm,cwm@logistic,cwm@dcn --opts=epochs=8,patience=2 --outdir=DIR
 """
+import os
 import argparse
 
 from rankjax.watchtime import configs
@@ -28,14 +30,16 @@ def config_for(family, regime, seed, opts):
 def main(argv=None):
   p = argparse.ArgumentParser()
   p.add_argument("--family", choices=("cwm", "d2co"), required=True)
-  p.add_argument("--regime", required=True)
-  p.add_argument("--seed", type=int, required=True)
+  p.add_argument("--regimes", required=True)
+  p.add_argument("--seeds", required=True)
   p.add_argument("--methods", required=True)
   p.add_argument("--opts", default="")
   p.add_argument("--outdir", required=True)
   a = p.parse_args(argv)
-  experiment.run_grid(config_for(a.family, a.regime, a.seed, a.opts), a.methods.split(","),
-                      a.outdir)
+  for seed in (int(x) for x in a.seeds.split(",")):
+    for regime in a.regimes.split(","):
+      experiment.run_grid(config_for(a.family, regime, seed, a.opts), a.methods.split(","),
+                          os.path.join(a.outdir, regime, str(seed)))
 
 
 if __name__ == "__main__":

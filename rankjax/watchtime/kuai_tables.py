@@ -42,3 +42,10 @@ def durations_s(videos) -> np.ndarray:
     raise DataError(f"video_features_basic_pure.csv: video_id {videos['video_id'][i]}, field "
                     f"'video_duration': duration {videos['duration_ms'][i]} ms rounds to 0 s")
   return d.astype(np.float32)
+
+
+def vocab(name: str, manual_dir=None, data_dir=None) -> list:
+  """Value strings of a categorical column, indexed by id (id 0 = missing)."""
+  ds = build.build("kuairand_pure_features", manual_dir=manual_dir or shared_features_dir(),
+                   data_dir=data_dir)
+  return [""] + list(ds.info["meta"]["vocabs"][name]) if "meta" in ds.info else [""]
