@@ -13,7 +13,7 @@ import ml_collections
 from rankjax.experiments_lib import args as A
 
 DEFAULTS = dict(preset="tiny", seed=0, embed_dim=16, history=50, lr=1e-3, batch_size=512,
-                passes=3, author_horizon=7, eval_cards=2000, n_rollouts=100,
+                passes=3, author_horizon=7, shared=(512, 256), tower=(128, 64), eval_cards=2000, n_rollouts=100,
                 variants="full|no_author|no_stopgrad|baseline|attr_mse_only|delayed_only")
 
 
@@ -22,7 +22,8 @@ def get_config(arg=""):
   runlocal = given.pop("runlocal", False)
   d = dict(DEFAULTS)
   if runlocal:
-    d.update(history=10, passes=1, eval_cards=100, n_rollouts=10, users=60,
+    d.update(history=10, passes=1, eval_cards=100, n_rollouts=10, users=60, shared=(32, 16),
+             tower=(16, 8),
              variants="full|delayed_only")
   else:
     d.update(users=0)

@@ -14,7 +14,7 @@ D2CO_ALPHAS_SHORT = (-0.1, -0.02, 0.02, 0.1)   # the 3-seed CPU reproduction (al
 
 # Spec hyper-parameters (cwm 2.5, d2co 2.4). epochs/patience are the papers' 50/5; the 3-seed
 # reproduction passes shorter schedules on the command line (see scripts/reproduce_watchtime.sh).
-COMMON = dict(data="sim", regime="kuai", preset="small", seed=61, manual_dir="",
+COMMON = dict(data="sim", regime="kuai", preset="small", users=0, seed=61, manual_dir="",
               duration_max=0, backbone="fm", embed_dim=10, hidden=64, dropout=0.2,
               epochs=50, patience=5, batch_size=512, c_inv=40.0, link="gaussian",
               d2q_bins=30, d2q_percentile="average", val_label="lv2_", alpha=None)
@@ -34,7 +34,7 @@ def watchtime_config(arg="", *, family: str):
   given.pop("runlocal", None)
   defaults = {**COMMON, **FAMILY[family], "sigma": None, "buckets": "auto"}
   if runlocal:
-    defaults.update(preset="tiny", epochs=2, patience=1)
+    defaults.update(preset="tiny", users=150, epochs=2, patience=1)
     if family == "d2co":
       defaults.update(alpha="-0.05|0.05")
   c, _ = A.resolve(given, defaults)

@@ -50,3 +50,24 @@ def evaluate(split, w, d, w_hat, score, w07, buckets=None) -> dict:
       res.update({f"bucket({lo},{hi}]_{k}": v for k, v in sub.items()
                   if k.endswith(("GAUC", "nDCG@1"))})
   return res
+
+
+def by_duration(split, d, w, w_hat, score, n_buckets: int = 10) -> dict:
+  """Per equal-frequency duration bucket: mean duration, mean truncated and predicted watch time,
+  mean percentile of the relevance score and (simulator) of the true interest r."""
+  edges = np.unique(np.quantile(d, np.linspace(0, 1, n_buckets + 1)))
+  b = np.clip(np.searchsorted(edges, d, side="right") - 1, 0, len(edges) - 2)
+  pct = lambda x: (np.argsort(np.argsort(x, kind="stable"), kind="stable") + 0.5) / len(x)
+  out = {"d": [], "w": [], "w_hat": [], "score_pct": [], "r_pct": []}
+  sp = pct(np.asarray(score, np.float64))
+  rp = pct(np.asarray(split["r_true"], np.float64)) if "r_true" in split else None
+  for k in range(len(edges) - 1):
+    m = b == k
+    if not m.any():
+      continue
+    out["d"].append(float(d[m].mean()))
+    out["w"].append(float(w[m].mean()))
+    out["w_hat"].append(float(np.mean(w_hat[m])))
+    out["score_pct"].append(float(sp[m].mean()))
+    out["r_pct"].append(float(rp[m].mean()) if rp is not None else float("nan"))
+  return out

@@ -27,7 +27,7 @@ BACKBONES = {
 def load_data(c):
   """(spec, splits, info): the simulator, or real KuaiRand-Pure logs from ``c.manual_dir``."""
   if c.data == "sim":
-    ds = watchtime_sim.simulate(c.regime, c.preset, c.seed)
+    ds = watchtime_sim.simulate(c.regime, c.preset, c.seed, n_users=c.users or None)
   elif c.data == "kuairand_pure":
     ds = build.build("kuairand_pure", manual_dir=c.manual_dir,
                      duration_range=(5, int(c.duration_max or 400)))
@@ -95,8 +95,18 @@ def train_one(c, spec, splits, alpha=None, log=print):
   for name, split in (("validation", va), ("test", te)):
     out = T.predict(net, params, cols[name], out_fn)
     w, d, _ = M.observed(split)
-    res[name] = E.evaluate(split, w, d, M.watch_time(rule, out, d), out, w07,
-                           buckets=c.buckets)
+    w_hat = M.watch_time(rule, out, d)
+    res[name] = E.evaluate(split, w, d, w_hat, out, w07, buckets=c.buckets)
+    if name == "test":
+      res["by_duration"] = E.by_duration(split, d, w, w_hat, out)
+  if hasattr(rule, "mix"):
+    # d2co 7.3: fitted per-duration curves against the simulator's true mixture means.
+    curves = {"d": rule.mix.durations.tolist(), "lo": rule.lo_d.tolist(),
+              "hi": rule.hi_d.tolist(), "n": rule.mix.counts.tolist()}
+    if "decision" in tr:
+      ds, mp, mm, n = watchtime_sim.true_mixture_means(tr)
+      curves.update(true_d=ds.tolist(), true_plus=mp.tolist(), true_minus=mm.tolist())
+    res["d2co_curves"] = curves
   return res, rule
 
 

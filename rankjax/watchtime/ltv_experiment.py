@@ -145,7 +145,8 @@ def _loss(variant, part):
 def train(variant, feats, labels, sizes, c, days, log=print):
   spec = ltv_model.feature_spec(sizes, dim=c.embed_dim, history=c.history)
   module = ltv_model.LTVNet(spec=spec, tasks=_tasks(variant),
-                            stop_gradient=VARIANTS[variant][3])
+                            stop_gradient=VARIANTS[variant][3], shared=tuple(c.shared),
+                            tower=tuple(c.tower))
   net = T.Net(spec, module)
   cols = {k: v for k, v in feats.items()}
   T.check_ids(spec, cols, "feedvisit_sim")
@@ -177,17 +178,13 @@ def train(variant, feats, labels, sizes, c, days, log=print):
 
   t0 = time.time()
   for p in range(c.passes):
-    for cyc, rt, dl in streams.cycles(days, 1, S.TRAIN_DAYS, streams_horizon(c)):
+    for _, rt, dl in streams.cycles(days, 1, S.TRAIN_DAYS, c.author_horizon):
       if author != "delayed_only":
-        lr_ = run(rt, "rt")
+        run(rt, "rt")
       if author in ("dual", "delayed_only") and len(dl):
-        ld = run(dl, "delayed")
+        run(dl, "delayed")
     log(f"{variant} pass {p}: {time.time() - t0:.0f}s")
   return net, params
-
-
-def streams_horizon(c):
-  return c.author_horizon
 
 
 def evaluate(variant, net, params, feats, labels, cards, truth):
