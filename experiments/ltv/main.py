@@ -9,4 +9,7 @@ if __name__ == "__main__":
   p.add_argument("--config", required=True)
   p.add_argument("--workdir", required=True)
   a = p.parse_args()
-  ltv_experiment.run(configs.load_config(a.config), a.workdir)
+  c = configs.load_config(a.config)
+  for seed in c.seeds:
+    c.seed = seed
+    ltv_experiment.run(c, a.workdir if len(c.seeds) == 1 else f"{a.workdir}/{seed}")

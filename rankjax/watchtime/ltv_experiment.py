@@ -142,17 +142,21 @@ def _loss(variant, part):
   return fn
 
 
-def train(variant, feats, labels, sizes, c, days, log=print):
+_COMPILED: dict = {}
+
+
+def _compiled(variant, sizes, c):
+  """(net, tx, jitted steps) per variant and model shape, reused across seeds in a process."""
+  key = (variant, tuple(sorted(sizes.items())), c.embed_dim, c.history, tuple(c.shared),
+         tuple(c.tower), c.lr)
+  if key in _COMPILED:
+    return _COMPILED[key]
   spec = ltv_model.feature_spec(sizes, dim=c.embed_dim, history=c.history)
   module = ltv_model.LTVNet(spec=spec, tasks=_tasks(variant),
                             stop_gradient=VARIANTS[variant][3], shared=tuple(c.shared),
                             tower=tuple(c.tower))
   net = T.Net(spec, module)
-  cols = {k: v for k, v in feats.items()}
-  T.check_ids(spec, cols, "feedvisit_sim")
-  params = net.init(jax.random.PRNGKey(c.seed), cols)
   tx = optax.adam(c.lr)
-  opt = tx.init(params)
   steps = {}
   for part in ("rt", "delayed"):
     fn = _loss(variant, part)
@@ -163,6 +167,16 @@ def train(variant, feats, labels, sizes, c, days, log=print):
       upd, o = tx.update(g, o, p)
       return optax.apply_updates(p, upd), o, loss
     steps[part] = step
+  _COMPILED[key] = (net, tx, steps)
+  return _COMPILED[key]
+
+
+def train(variant, feats, labels, sizes, c, days, log=print):
+  net, tx, steps = _compiled(variant, sizes, c)
+  cols = {k: v for k, v in feats.items()}
+  T.check_ids(net.spec, cols, "feedvisit_sim")
+  params = net.init(jax.random.PRNGKey(c.seed), cols)
+  opt = tx.init(params)
   rng = np.random.default_rng(c.seed)
   author = VARIANTS[variant][2]
 
