@@ -44,7 +44,8 @@ def _write_logs(d, world, edit=None):
     (d / f).write_text("\n".join([HEADER] + rows[k]) + "\n")
 
 
-def test_real_log_layout_loads_into_the_simulator_layout(tmp_path, data_dir, world):
+def test_real_log_layout_loads_into_the_simulator_layout(tmp_path, data_dir, world, monkeypatch):
+  monkeypatch.setenv("RANKJAX_DATA_DIR", str(data_dir))
   _write_logs(tmp_path, world)
   ds = build.build("kuairand_pure", manual_dir=tmp_path, data_dir=data_dir)
   sim_feats = {f.name for f in world.spec.features}
