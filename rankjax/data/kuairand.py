@@ -227,6 +227,12 @@ def read_logs(sources: build.Sources, files) -> dict:
             if c not in ("play_time_ms", "duration_ms")}
     for c in ("play_time_ms", "duration_ms"):
       cols[c] = textio.to_float(t, c, path)
+      # Watch-time labels: a negative play time or a non-positive duration is a broken row.
+      bad = cols[c] < 0 if c == "play_time_ms" else cols[c] <= 0
+      if bad.any():
+        i = int(np.argmax(bad))
+        what = "negative" if c == "play_time_ms" else "non-positive"
+        raise DataError(f"{where(path, i + 2, c)}: {what} value {cols[c][i]}")
     for c in LOG_OPTIONAL:
       if c in t.column_names:
         cols[c] = textio.to_float(t, c, path, missing=0.0)

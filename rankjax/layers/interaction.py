@@ -37,3 +37,17 @@ def dot_interaction(fields: jnp.ndarray) -> jnp.ndarray:
   gram = jnp.einsum("bfd,bgd->bfg", fields, fields)
   rows, cols = jnp.triu_indices(f, k=1)
   return gram[:, rows, cols]
+
+
+class CrossNetV1(nn.Module):
+  """DCN (Wang et al. 2017) cross layers: x_{l+1} = x_0 (x_l . w_l) + b_l + x_l (vector weights)."""
+  num_layers: int = 3
+
+  @nn.compact
+  def __call__(self, x0):
+    x = x0
+    for i in range(self.num_layers):
+      xw = nn.Dense(1, use_bias=False, name=f"w_{i}")(x)
+      b = self.param(f"b_{i}", nn.initializers.zeros, (x0.shape[-1],))
+      x = x0 * xw + b + x
+    return x

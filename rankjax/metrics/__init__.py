@@ -14,6 +14,8 @@ from rankjax.metrics.classification import ri_auc
 from rankjax.metrics.classification import ri_prauc
 from rankjax.metrics.grouped import GAUC_WEIGHTINGS
 from rankjax.metrics.grouped import gauc
+from rankjax.metrics.grouped import mrr_by_group
+from rankjax.metrics.grouped import ndcg_by_group
 from rankjax.metrics.grouped import GroupedMetric
 from rankjax.metrics.grouped import xgauc
 from rankjax.metrics.grouped import XGAUC_WEIGHTINGS

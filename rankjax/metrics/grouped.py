@@ -93,3 +93,43 @@ def xgauc(y_true, y_pred, groups, *, weighting: str, mode: str = "strict",
   omega = {"impressions": np.bincount(codes, minlength=n_groups).astype(np.float64),
            "uniform": np.ones(n_groups)}[weighting]
   return _weighted_mean(per_group, omega, valid, weighting)
+
+
+def _rank_within(codes, key):
+  """Rank (0-based) of each row within its group by descending ``key``, ties by row order."""
+  order = np.lexsort((np.arange(len(key)), -key, codes))
+  start = np.zeros(codes.max() + 2 if len(codes) else 1, np.int64)
+  np.add.at(start, codes + 1, 1)
+  start = np.cumsum(start)
+  rank = np.empty(len(key), np.int64)
+  rank[order] = np.arange(len(key)) - start[codes[order]]
+  return rank
+
+
+def ndcg_by_group(y_true, y_score, groups, k: int) -> float:
+  """Mean over groups of nDCG@k (cwm_watch_time.md §4, d2co_watch_time.md §3).
+
+  Rows of a group are ranked by score (ties broken by original row order), gain 2^label - 1,
+  discount log2(rank + 1); IDCG from the labels sorted descending; groups with IDCG = 0 count as 0.
+  Reference: labels [0, 1, 1, 0] in predicted order -> nDCG@3 = 0.693426, nDCG@1 = 0.
+  """
+  y = np.asarray(y_true, np.float64)
+  s = np.asarray(y_score, np.float64)
+  if y.shape != s.shape or y.ndim != 1:
+    raise ValueError(f"ndcg_by_group: y_true {y.shape} and y_score {s.shape} must be equal 1-D")
+  codes, n = _rank_stats.group_codes(np.asarray(groups))
+  gain = np.exp2(y) - 1.0
+  disc = lambda r: np.where(r < k, 1.0 / np.log2(r + 2.0), 0.0)
+  dcg = np.bincount(codes, gain * disc(_rank_within(codes, s)), minlength=n)
+  idcg = np.bincount(codes, gain * disc(_rank_within(codes, y)), minlength=n)
+  return float(np.mean(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)))
+
+
+def mrr_by_group(y_true, y_score, groups) -> float:
+  """Mean over groups of 1 / (rank of the first relevant row), 0 for groups without one."""
+  y = np.asarray(y_true, np.float64)
+  codes, n = _rank_stats.group_codes(np.asarray(groups))
+  rank = _rank_within(codes, np.asarray(y_score, np.float64))
+  best = np.full(n, np.inf)
+  np.minimum.at(best, codes[y > 0], rank[y > 0])
+  return float(np.mean(np.where(np.isfinite(best), 1.0 / (best + 1.0), 0.0)))

@@ -1,4 +1,4 @@
-"""Single- or multi-head CTR backbones: DNN, DCN-v2, DeepFM and DLRM.
+"""Single- or multi-head CTR backbones: DNN, DCN, DCN-v2, FM, DeepFM, AutoInt and DLRM.
 
 Each predicts one logit per task from a shared network (a task head is a Dense(1) per task).
 """
@@ -7,8 +7,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from rankjax.layers.attention import MultiHeadAttention
+
 from rankjax.data import features as F
-from rankjax.layers.interaction import CrossNetV2, dot_interaction, fm_second_order
+from rankjax.layers.interaction import CrossNetV1, CrossNetV2, dot_interaction, fm_second_order
 from rankjax.layers.mlp import MLP
 from rankjax.models import inputs
 from rankjax.models.registry import register
@@ -89,3 +91,75 @@ class DLRM(nn.Module):
     h = jnp.concatenate([z, dot_interaction(fields)], axis=-1)
     h = MLP(self.top, name="top")(h, train=train)
     return {"logits": _heads(h, self.tasks)}
+
+
+def first_order(spec: F.FeatureSpec, batch, mod: nn.Module) -> jnp.ndarray:
+  """Sum of per-id scalar weights over the sparse id features (FM's linear part).
+
+  The trainer validates ids on the host; ``mode="fill"`` only guards padding.
+  """
+  out = 0.0
+  for f in spec.id_features:
+    if f.kind != F.SPARSE:
+      raise ValueError(f"FM first-order weights need sparse id features; {f.name!r} is {f.kind}")
+    w = mod.param(f"linear_{f.name}", nn.initializers.zeros, (f.num_rows,))
+    out = out + jnp.take(w, batch[f.name].astype(jnp.int32), mode="fill", fill_value=0)
+  return out
+
+
+@register("fm")
+class FM(nn.Module):
+  """Factorisation machine (Rendle 2010): bias + first-order weights + pairwise FM term.
+
+  All tasks share the FM score plus a per-task bias (a single task is the plain FM).
+  """
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    s = first_order(self.spec, batch, self) + fm_second_order(inputs.field_stack(self.spec, emb))
+    return {"logits": {t: s + self.param(f"bias_{t}", nn.initializers.zeros, ())
+                       for t in self.tasks}}
+
+
+@register("dcn")
+class DCN(nn.Module):
+  """DCN (v1): [CrossNet(x0) ; MLP(x0)] -> heads (cwm_watch_time.md 2.1: 3 cross layers, 64 x 3)."""
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+  cross_layers: int = 3
+  hidden: Sequence[int] = (64, 64, 64)
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    x = inputs.flat_inputs(self.spec, emb, batch)
+    c = CrossNetV1(self.cross_layers, name="cross")(x)
+    d = MLP(self.hidden, "relu", "none", self.dropout, name="deep")(x, train=train)
+    return {"logits": _heads(jnp.concatenate([c, d], axis=-1), self.tasks)}
+
+
+@register("autoint")
+class AutoInt(nn.Module):
+  """AutoInt+ (Song et al. 2019): self-attention over field embeddings (projected to
+  ``att_dim``, ``heads`` heads, residual, ReLU) flattened to a logit, plus an MLP on the inputs."""
+  spec: F.FeatureSpec
+  tasks: Sequence[str]
+  att_layers: int = 1
+  heads: int = 8
+  att_dim: int = 64
+  hidden: Sequence[int] = (64,)
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, emb, batch, *, train=False):
+    fields = inputs.field_stack(self.spec, emb)
+    h = nn.Dense(self.att_dim, use_bias=False, name="att_in")(fields)
+    for i in range(self.att_layers):
+      a, _ = MultiHeadAttention(self.heads, name=f"att_{i}")(h, train=train)
+      h = nn.relu(a + nn.Dense(self.att_dim, use_bias=False, name=f"res_{i}")(h))
+    att = h.reshape(h.shape[0], -1)
+    x = inputs.flat_inputs(self.spec, emb, batch)
+    deep = MLP(self.hidden, "relu", "none", self.dropout, name="deep")(x, train=train)
+    return {"logits": _heads(jnp.concatenate([att, deep], axis=-1), self.tasks)}
