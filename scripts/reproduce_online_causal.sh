@@ -31,9 +31,9 @@ run() {  # run EXP NAME CONFIG_ARG
 }
 
 if [[ "$BUDGET" == cpu ]]; then
-  RL2="users=1000,items=2000,impressions=60000,epochs=6"
-  RAR="users=1000,items=2000,requests=6000,epochs=6"
-  MTA="preset=tiny,epochs=6"
+  RL2="users=500,items=1000,impressions=30000,epochs=3,small_grid=True"
+  RAR="users=600,items=1200,requests=3000,epochs=3"
+  MTA="preset=tiny,users=2000,epochs=3,small_attr=True"
 else
   RL2="preset=tiny"; RAR="preset=tiny"; MTA="preset=small"
 fi
@@ -54,7 +54,7 @@ if [[ "$WHAT" == alm_mta || "$WHAT" == all ]]; then
     run alm_mta "sim_seed${seed}" "data=sim,seed=$seed,$MTA"
     run alm_mta "sim_noconf_seed${seed}" "data=sim,confounding=0.0,seed=$seed,$MTA"
   done
-  run alm_mta "criteo_seed2026" "data=criteo,seed=2026,epochs=6"
+  run alm_mta "criteo_seed2026" "data=criteo,seed=2026,epochs=3,small_attr=True"
 fi
 if [[ "$WHAT" == report || "$WHAT" == all ]]; then
   "$PY" -m rankjax.experiments_lib.online_causal_report --out=experiments

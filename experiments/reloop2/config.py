@@ -5,7 +5,8 @@ r"""ReLoop2 (reloop2.md) on shiftstream_sim: Base, Base + ReLoop2, IncCTR, IncCT
       --config=experiments/reloop2/config.py:backbone=din,seed=1,preset=tiny --workdir=/tmp/rl2_din
 
 Options (``key=value`` pairs): backbone (dcnv2 | din), seed, preset (tiny | small | medium),
-stationary (shifts off), users / items / impressions (override the preset's sizes), epochs.
+stationary (shifts off), small_grid (K in {16, 64}, lambda in
+{0.1, 0.5, 0.9}), users / items / impressions (override the preset's sizes), epochs.
 """
 import ml_collections
 
@@ -34,6 +35,8 @@ def get_config(arg: str = ""):
   c.memory = ml_collections.ConfigDict(dict(
       K=64, bits=12, lam=0.5, gamma=1.0, tau=0.1, init_fraction=0.1, tune=True,
       ks=(16, 32, 64, 128), lams=(0.1, 0.3, 0.5, 0.7, 0.9)))
+  if opts.get("small_grid"):   # the CPU-budget grids of scripts/reproduce_online_causal.sh
+    c.memory.ks, c.memory.lams = (16, 64), (0.1, 0.5, 0.9)
   if opts.get("runlocal"):
     c.sim.num_users, c.sim.num_items, c.sim.num_impressions = 300, 800, 12_000
     c.num_slots = 3
