@@ -103,23 +103,23 @@ def _ctx_adv(out, batch):
 
 
 def train_method(method, cfg, data, meta, seed):
-  """Returns ``(prob_fn, attribution_fn, params)`` of a trained method."""
+  """Returns ``(prob_fn, attribution_fn, params, history)`` of a trained method."""
   fields, cards = tuple(meta["fields"]), tuple(meta["x_cards"])
   first = {k: v[:2] for k, v in data["train"].items()}
   key = jax.random.PRNGKey(seed)
   if method == "lr":
     model = B.LRModel(meta["num_clusters"], cards)
     prob = lambda p, b: jax.nn.sigmoid(model.apply(p, b)["logit"])
-    params, _ = _train(_bce_loss(model), model.init(key, first), cfg, data, prob, seed, method)
-    return prob, attribution.deletion(prob), params
+    params, hist = _train(_bce_loss(model), model.init(key, first), cfg, data, prob, seed, method)
+    return prob, attribution.deletion(prob), params, hist
   if method in ("deepmta", "causalmta"):
     causal = method == "causalmta"
     model = B.RecurrentMTA(fields, cards, cfg.rnn_width, time_gate=not causal,
                            grl_context=1.0 if causal else 0.0, max_len=meta["max_len"])
     prob = lambda p, b: jax.nn.sigmoid(model.apply(p, b)["logit"])
     loss = _bce_loss(model, _ctx_adv if causal else None, "balance" if causal else None)
-    params, _ = _train(loss, model.init(key, first), cfg, data, prob, seed, method)
-    return prob, attribution.shapley(prob, cfg.shapley_permutations, seed), params
+    params, hist = _train(loss, model.init(key, first), cfg, data, prob, seed, method)
+    return prob, attribution.shapley(prob, cfg.shapley_permutations, seed), params, hist
   # ALM-MTA and its ablations.
   w = dict(proxy=cfg.alm.proxy, adv=cfg.alm.adv, con=cfg.alm.con)
   if method == "alm_no_adv":
@@ -132,8 +132,8 @@ def train_method(method, cfg, data, meta, seed):
                    upload_fields=tuple(meta["upload_fields"]), max_len=meta["max_len"])
   params = model.init({"params": key, "dropout": key}, first)
   prob = lambda p, b: jax.nn.sigmoid(model.apply(p, b)["logit"])
-  params, _ = _train(A.loss_fn(model, w), params, cfg, data, prob, seed, method)
-  return prob, A.uplift_fn(model, k=cfg.alm.k, restrict=w["con"] > 0), params
+  params, hist = _train(A.loss_fn(model, w), params, cfg, data, prob, seed, method)
+  return prob, A.uplift_fn(model, k=cfg.alm.k, restrict=w["con"] > 0), params, hist
 
 
 def evaluate(method, prob_fn, attr_fn, params, data, meta, prop_fn, cfg) -> dict:
@@ -148,8 +148,7 @@ def evaluate(method, prob_fn, attr_fn, params, data, meta, prop_fn, cfg) -> dict
   if meta["has_truth"]:
     m = ev["touch_mask"] > 0
     est, true = att[m], ev["delta"][m]
-    out["oracle_auuc"] = U.oracle_auuc(true, est)
-    out["spearman"] = _spearman(est, true)
+    out.update(_truth_metrics(est, true))
   return out
 
 
@@ -169,9 +168,17 @@ def dml_evaluate(data, meta, prop_fn, cfg, seed) -> dict:
   out.update(_grouped(att, ev, meta, prop_fn))
   if meta["has_truth"]:
     m = ev["touch_mask"] > 0
-    out["oracle_auuc"] = U.oracle_auuc(ev["delta"][m], att[m])
-    out["spearman"] = _spearman(att[m], ev["delta"][m])
+    out.update(_truth_metrics(att[m], ev["delta"][m]))
   return out
+
+
+def _truth_metrics(est, true) -> dict:
+  """Oracle AUUC, Spearman and the normalised oracle gain curve at 51 points (for the plots)."""
+  order = np.argsort(-est, kind="stable")
+  curve = np.concatenate([[0.0], np.cumsum(true[order])]) / max(abs(float(true.sum())), 1e-12)
+  at = np.linspace(0, len(true), 51).astype(int)
+  return {"oracle_auuc": U.oracle_auuc(true, est), "spearman": _spearman(est, true),
+          "oracle_curve": curve[at].tolist()}
 
 
 def _spearman(a, b):
@@ -230,8 +237,10 @@ def run(cfg, workdir: str) -> dict:
     if method == "dml":
       row = dml_evaluate(data, meta, prop_fn, cfg, cfg.seed)
     else:
-      prob, attr, params = train_method(method, cfg, data, meta, cfg.seed)
+      prob, attr, params, hist = train_method(method, cfg, data, meta, cfg.seed)
       row = evaluate(method, prob, attr, params, data, meta, prop_fn, cfg)
+      row["valid_auc"] = max(h["valid"] for h in hist)
+      row["epochs"] = len(hist)
     row["seconds"] = time.time() - t
     out["rows"][method] = row
     with open(path, "w") as f:

@@ -108,7 +108,7 @@ def run(cfg, workdir: str) -> dict:
   sweeps = _sweeps(net, params, data, cfg, mc, cache) if cfg.sweeps else []
   out = {"experiment": "reloop2", "simulator": "shiftstream_sim", "config": cfg.to_dict(),
          "sim_meta": meta, "memory": {k: mc[k] for k in ("K", "bits", "lam", "gamma", "tau")},
-         "memory_bytes": res["memory_bytes"], "latency_us_per_1k": res["latency_us_per_1k"],
+         "hidden_dim": int(h_t.shape[1]), "memory_bytes": res["memory_bytes"], "latency_us_per_1k": res["latency_us_per_1k"],
          "base_history": hist, "valid_grid": grid, "summary": summary,
          "per_slot": res["per_slot"], "sweeps": sweeps, "seconds": time.time() - t0}
   with open(os.path.join(workdir, "results.json"), "w") as f:

@@ -24,7 +24,7 @@ def test_reloop2_runlocal(tmp_path):
     assert 0.0 <= s[f"{system}/auc"] <= 1.0
   assert len(out["per_slot"]) == 3 and _finite(s)
   m = out["memory"]
-  assert out["memory_bytes"] == m["K"] * 2 ** m["bits"] * (80 + 3) * 4  # h = DCN-v2 [x0; deep]
+  assert out["memory_bytes"] == m["K"] * 2 ** m["bits"] * (out["hidden_dim"] + 3) * 4
   assert out["latency_us_per_1k"] > 0
   assert json.load(open(tmp_path / "results.json"))["experiment"] == "reloop2"
 
