@@ -1,9 +1,13 @@
 """runlocal smoke runs of experiments/reloop2, experiments/rar and experiments/alm_mta.
 
 They check shapes, finiteness and the unit-level expectations (framework.md 7), not orderings.
+Marked slow: each compiles several models (tens of CPU seconds apiece), more than this issue's share
+of the default suite; run them with RANKJAX_SLOW=1.
 """
 import json
 import math
+
+import pytest
 
 from experiments.alm_mta import config as alm_config
 from experiments.rar import config as rar_config
@@ -17,6 +21,7 @@ def _finite(d):
   return all(math.isfinite(v) for v in d.values() if isinstance(v, float))
 
 
+@pytest.mark.slow
 def test_reloop2_runlocal(tmp_path):
   out = reloop2_pipeline.run(reloop2_config.get_config("runlocal"), str(tmp_path))
   s = out["summary"]
@@ -29,6 +34,7 @@ def test_reloop2_runlocal(tmp_path):
   assert json.load(open(tmp_path / "results.json"))["experiment"] == "reloop2"
 
 
+@pytest.mark.slow
 def test_rar_runlocal(tmp_path):
   out = rar_pipeline.run(rar_config.get_config("runlocal"), str(tmp_path))
   for name in ("din/base", "din/full"):
@@ -38,6 +44,7 @@ def test_rar_runlocal(tmp_path):
   assert 0.0 <= out["selection"]["recall_selection_overlap"] <= 1.0
 
 
+@pytest.mark.slow
 def test_alm_mta_runlocal(tmp_path):
   out = alm_pipeline.run(alm_config.get_config("runlocal"), str(tmp_path))
   for name in ("lr", "dml", "alm"):
