@@ -43,6 +43,13 @@ D = 32
 N_DENSE = 13
 GOLDEN = 2654435761  # the peer's bijection constant: coprime with every table size here
 RANKJAX_VARIANTS = ("rankjax_dlrm", "rankjax_mlp")
+# Named XLA:CPU settings for rankjax's processes (each changes float results at rounding level,
+# since another library computes the dots, so none is on unless asked for).
+XLA_PRESETS = {
+    "default": "",
+    "eigen": "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_use_xnnpack=false",
+    "onednn": "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_experimental_onednn_custom_call=true",
+}
 PEER_OF = {"rankjax_dlrm": "fbgemm_tbe", "rankjax_mlp": "mlp_only"}
 RATIO_NAME = {"rankjax_dlrm": "rankjax_over_fbgemm", "rankjax_mlp": "mlp_over_torch_mlp"}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,8 +117,8 @@ def _host_batches(spec, pool, mlp_only):
   return out
 
 
-def run_rankjax(a) -> dict:
-  """Builds the Learner for the variant, times its jitted train step like the peer does."""
+def build_rankjax(variant: str, *, scale: float, batch: int, pool_size: int):
+  """(jitted train step, placed state, device batches, table rows, {phase: seconds})."""
   import jax  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   from rankjax.models import registry  # pylint: disable=g-import-not-at-top
@@ -119,10 +126,10 @@ def run_rankjax(a) -> dict:
   from rankjax.train import learner as learner_lib  # pylint: disable=g-import-not-at-top
   from rankjax.train import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
 
-  mlp_only = a.worker == "rankjax_mlp"
-  rows = [max(1000, int(r * a.scale)) for r in BASE_ROWS]
+  mlp_only = variant == "rankjax_mlp"
+  rows = [max(1000, int(r * scale)) for r in BASE_ROWS]
   t0 = time.perf_counter()
-  pool = make_pool(rows, a.batch, a.pool, seed=1)
+  pool = make_pool(rows, batch, pool_size, seed=1)
   spec = _spec(rows, mlp_only)
   host = _host_batches(spec, pool, mlp_only)
   t_pool = time.perf_counter() - t0
@@ -141,8 +148,16 @@ def run_rankjax(a) -> dict:
   state = jax.device_put(state, state_sh)
   dev = [jax.device_put(b, batch_sh) for b in host]
   del host
-  t_build = time.perf_counter() - t0
+  return train, state, dev, rows, {"pool_gen_s": t_pool, "build_s": time.perf_counter() - t0}
 
+
+def run_rankjax(a) -> dict:
+  """Times the variant's jitted train step exactly as the peer times its step."""
+  import jax  # pylint: disable=g-import-not-at-top
+  mlp_only = a.worker == "rankjax_mlp"
+  train, state, dev, rows, phases = build_rankjax(a.worker, scale=a.scale, batch=a.batch,
+                                                  pool_size=a.pool)
+  t_pool, t_build = phases["pool_gen_s"], phases["build_s"]
   t0 = time.perf_counter()
   k = 0
   losses = []
@@ -189,8 +204,9 @@ def worker_main(a):
   if a.threads < os.cpu_count():
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:a.threads]))
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
-  sys.path.insert(0, REPO)
+  sys.path.insert(0, a.root or REPO)
   res = run_rankjax(a)
+  res["rankjax_root"] = a.root or REPO
   print("RESULT " + json.dumps(res), flush=True)
   with open(a.out, "w") as f:
     json.dump(res, f, indent=1)
@@ -221,7 +237,12 @@ def run_variant(variant, a, peer_python) -> dict | None:
             str(a.steps_per_rep), "--batch", str(a.batch), "--pool", str(a.pool),
             "--scale", str(a.scale), "--threads", str(a.threads), "--out", out]
   env = dict(os.environ)
-  if variant in RANKJAX_VARIANTS:
+  if variant.startswith("rankjax"):
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_PRESETS[a.xla_preset]).strip()
+  if variant.endswith("_base"):  # the same worker importing another checkout of rankjax
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant[:-len("_base")],
+           "--root", a.base_root] + common
+  elif variant in RANKJAX_VARIANTS:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant] + common
   else:
     env["OMP_NUM_THREADS"] = str(a.threads)
@@ -249,7 +270,8 @@ def driver_main(a):
   results: dict[str, list] = {}
   for _ in range(a.rounds):
     for ours in a.variants.split(","):
-      todo = [ours] + ([PEER_OF[ours]] if why is None else [])
+      todo = ([ours + "_base"] if a.base_root else []) + [ours] + (
+          [PEER_OF[ours]] if why is None else [])
       for v in todo:
         res = run_variant(v, a, peer_python)
         if res is not None:
@@ -257,9 +279,16 @@ def driver_main(a):
   summary = {}
   for v, rs in results.items():
     eps = [r["examples_per_s_median"] for r in rs]
+    # Examples per CPU-second of the process: on a shared machine a process gets a varying share
+    # of the cores, which this reading removes (cache and memory-bandwidth sharing remain).
+    per_cpu = [statistics.median(x / max(c, 1e-9) for x, c in zip(
+        r["examples_per_s_all"], r["process_cpu_util_all_(cores)"])) for r in rs]
     summary[v] = {"examples_per_s_median": statistics.median(eps), "rounds": eps,
+                  "examples_per_cpu_s_median": statistics.median(per_cpu),
+                  "cpu_util": [r["process_cpu_util_all_(cores)"] for r in rs],
                   "peak_rss_GB": max(r["peak_rss_GB"] for r in rs)}
     print(f"{v}: {summary[v]['examples_per_s_median']:,.0f} examples/s (rounds {eps}), "
+          f"{summary[v]['examples_per_cpu_s_median']:,.0f} examples per CPU-second, "
           f"peak RSS {summary[v]['peak_rss_GB']} GB", flush=True)
   if "rankjax_dlrm" in results:
     r = results["rankjax_dlrm"][0]
@@ -269,11 +298,20 @@ def driver_main(a):
   print(f"uptime: {open('/proc/loadavg').read().strip()}", flush=True)
   with open(os.path.join(a.out_dir, "summary.json"), "w") as f:
     json.dump(summary, f, indent=1)
+  def ratio(num, den, key):
+    return summary[num][key] / summary[den][key]
+  for ours in a.variants.split(","):
+    if ours in summary and ours + "_base" in summary:
+      print(f"{ours}_over_base: {ratio(ours, ours + '_base', 'examples_per_s_median'):.3f} "
+            f"(per CPU-second: {ratio(ours, ours + '_base', 'examples_per_cpu_s_median'):.3f})",
+            flush=True)
+    if ours in summary and PEER_OF[ours] in summary:
+      print(f"{RATIO_NAME[ours]}_per_cpu_s: "
+            f"{ratio(ours, PEER_OF[ours], 'examples_per_cpu_s_median'):.3f}", flush=True)
   for ours in a.variants.split(","):
     peer = PEER_OF[ours]
     if ours in summary and peer in summary:
-      ratio = summary[ours]["examples_per_s_median"] / summary[peer]["examples_per_s_median"]
-      print(f"{RATIO_NAME[ours]}: {ratio:.3f}", flush=True)
+      print(f"{RATIO_NAME[ours]}: {ratio(ours, peer, 'examples_per_s_median'):.3f}", flush=True)
     else:
       print(f"{RATIO_NAME[ours]}: n/a ({ours if ours not in summary else peer} not measured)")
 
@@ -297,6 +335,13 @@ def parse_args(argv=None):
       os.environ.get("RANKJAX_SHARED", os.path.join(REPO, "..", "shared")), "bench",
       "torch_dlrm_peer.py"))
   ap.add_argument("--no_peer", action="store_true", help="run rankjax alone")
+  ap.add_argument("--base_root", default=None,
+                  help="another rankjax checkout (e.g. `git archive` of an older commit) timed "
+                       "beside this one in the same run (VARIANT_base, VARIANT_over_base)")
+  ap.add_argument("--root", default=None, help=argparse.SUPPRESS)
+  ap.add_argument("--xla_preset", default="default", choices=sorted(XLA_PRESETS),
+                  help="XLA:CPU flags for the rankjax processes: " + "; ".join(
+                      f"{k}: '{v}'" for k, v in XLA_PRESETS.items()))
   ap.add_argument("--worker", choices=RANKJAX_VARIANTS, default=None, help=argparse.SUPPRESS)
   ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
   return ap.parse_args(argv)

@@ -133,7 +133,7 @@ class Learner:
     for t, table in trainable["embeddings"].items():
       if t in uniq:
         rows[t] = self._gather(t, table, uniq[t])
-    emb = E.assemble(self.spec, rows, inverse, batch)
+    emb = E.assemble(self.spec, rows, inverse, batch, in_bounds=True)
     kwargs = {}
     if self.full_tables or self.constant_tables:
       kwargs["tables"] = {**{t: trainable["embeddings"][t] for t in self.full_tables},
@@ -202,7 +202,7 @@ class Learner:
     trainable, sparse_tables = self._split(state.params)
     sentinels = self._sentinels(state.params)
     ids = E.table_ids(self.spec, batch, sentinels)
-    deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
+    deduped = E.dedupe_tables(ids, sentinels)
     uniq = {t: u for t, (u, _) in deduped.items()}
     inverse = {t: i for t, (_, i) in deduped.items()}
     sparse_rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
@@ -249,8 +249,9 @@ class Learner:
       opt_state = state.opt_state
       add_rows = sparse_lib.sgd(-1.0)  # rows - (-1) * update == rows + update
     else:
-      updates, opt_state = self.tx.update(g_dense, state.opt_state, trainable)
-      new_trainable = optax.apply_updates(trainable, updates)
+      with jax.named_scope("dense_update"):
+        updates, opt_state = self.tx.update(g_dense, state.opt_state, trainable)
+        new_trainable = optax.apply_updates(trainable, updates)
       add_rows = self.sparse_opt
 
     new_tables = dict(new_trainable["embeddings"])
@@ -263,7 +264,8 @@ class Learner:
         continue
       new_table, new_slot = sparse_lib.apply(add_rows, table, slots if kind != "update" else {},
                                              uniq[t], g_rows[t], state.step, mesh=self.mesh,
-                                             sharded=t in self.sharded_tables)
+                                             sharded=t in self.sharded_tables,
+                                             rows=sparse_rows[t])
       new_tables[t] = new_table
       new_slots[t] = new_slot if kind != "update" else slots
     params = {"model": new_trainable["model"], "embeddings": new_tables}
@@ -283,7 +285,7 @@ class Learner:
     trainable, sparse_tables = self._split(state.params)
     sentinels = self._sentinels(state.params)
     ids = E.table_ids(self.spec, batch, sentinels)
-    deduped = {t: E.dedupe(v, sentinels[t]) for t, v in ids.items()}
+    deduped = E.dedupe_tables(ids, sentinels)
     uniq = {t: u for t, (u, _) in deduped.items()}
     inverse = {t: i for t, (_, i) in deduped.items()}
     rows = {t: self._gather(t, table, uniq[t]) for t, table in sparse_tables.items()}
