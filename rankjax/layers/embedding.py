@@ -59,9 +59,55 @@ def init_tables(spec: F.FeatureSpec, rng: jax.Array, *, row_multiple: int = 1,
       std = float(np.sqrt(2.0 / (t.num_rows + t.dim)))
     else:
       std = stddev if stddev is not None else 1.0 / np.sqrt(t.dim)
-    w = jax.random.normal(jax.random.fold_in(rng, i), (t.num_rows, t.dim), dtype) * std
-    tables[name] = jnp.pad(w, ((0, rows - t.num_rows), (0, 0)))
+    key = jax.random.fold_in(rng, i)
+    if t.num_rows <= INIT_BLOCK_ROWS or not _blockwise_normal_ok(t.num_rows, t.dim, dtype):
+      w = jax.random.normal(key, (t.num_rows, t.dim), dtype) * std
+      tables[name] = jnp.pad(w, ((0, rows - t.num_rows), (0, 0)))
+      continue
+    # Block by block into one buffer: drawing a whole 10M-row table at once holds the threefry
+    # state and the draw beside it (four table-sized buffers); the values are the same.
+    table = jnp.zeros((rows, t.dim), dtype)
+    for start in range(0, t.num_rows, INIT_BLOCK_ROWS):
+      n = min(INIT_BLOCK_ROWS, t.num_rows - start)
+      block = _normal_rows(key, np.uint32(start * t.dim), n, t.dim) * std
+      table = _put_rows(table, block, start)
+    tables[name] = table
   return tables
+
+
+# Rows drawn per block when a table is initialised piecewise (128 MiB of fp32 at D = 32).
+INIT_BLOCK_ROWS = 1 << 20
+
+
+def _blockwise_normal_ok(num_rows: int, dim: int, dtype) -> bool:
+  """Whether ``_normal_rows`` reproduces ``jax.random.normal`` here: fp32, the default threefry
+  key with partitionable counters (each value depends only on its flat index), < 2**32 values."""
+  return (jnp.dtype(dtype) == jnp.float32 and jax.config.jax_threefry_partitionable and
+          jax.config.jax_default_prng_impl == "threefry2x32" and num_rows * dim < 2 ** 32)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _normal_rows(key, offset, n_rows, dim):
+  """Rows of ``jax.random.normal(key, (R, dim), float32)`` starting at flat index ``offset``, bit
+  for bit (tests/layers/test_embedding.py checks it against the whole draw)."""
+  from jax.extend.random import threefry2x32_p  # pylint: disable=g-import-not-at-top
+  k1, k2 = jax.random.key_data(key)
+  lo = (offset + jax.lax.iota(jnp.uint32, n_rows * dim)).reshape(n_rows, dim)
+  b1, b2 = threefry2x32_p.bind(k1, k2, jnp.zeros_like(lo), lo)
+  # jax.random.uniform(key, shape, f32, nextafter(-1, 0), 1), then sqrt(2) * erfinv.
+  bits = jax.lax.shift_right_logical(b1 ^ b2, jnp.uint32(32 - 23))
+  bits = jax.lax.bitwise_or(bits, jnp.asarray(np.array(1.0, np.float32).view(np.uint32)))
+  floats = jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.array(1.0, jnp.float32)
+  lo_v = np.nextafter(np.float32(-1.0), np.float32(0.0), dtype=np.float32)
+  minval = jnp.asarray(lo_v, jnp.float32).reshape(1, 1)
+  maxval = jnp.asarray(1.0, jnp.float32).reshape(1, 1)
+  u = jax.lax.max(minval, floats * (maxval - minval) + minval)
+  return jax.lax.mul(np.array(np.sqrt(2), np.float32), jax.lax.erf_inv(u))
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put_rows(table, block, start):
+  return jax.lax.dynamic_update_slice(table, block, (start, 0))
 
 
 def table_ids(spec: F.FeatureSpec, batch: Mapping[str, jax.Array],

@@ -105,3 +105,16 @@ def test_unpooled_bag_zeroes_masked_positions():
   emb = E.lookup(spec, {"bag": table}, {"bag": jnp.array([[1, 0]]), "bag_mask": jnp.array([[1, 0]])})
   np.testing.assert_array_equal(emb["bag"], [[[1, 1], [0, 0]]])
 
+
+def test_blockwise_table_init_equals_one_draw(monkeypatch):
+  # Large tables are drawn block by block (to keep peak memory near the tables' own size); the
+  # values must be those of one jax.random.normal draw, so seeded runs keep their numbers.
+  monkeypatch.setattr(E, "INIT_BLOCK_ROWS", 100)
+  spec = F.FeatureSpec((F.Feature("a", "sparse", vocab_size=350, dim=8),
+                        F.Feature("b", "sparse", vocab_size=99, dim=8)))
+  key = jax.random.key(3)
+  got = E.init_tables(spec, key, row_multiple=8)
+  for i, (name, t) in enumerate(sorted(spec.tables().items())):
+    w = jax.random.normal(jax.random.fold_in(key, i), (t.num_rows, t.dim)) / np.sqrt(8)
+    want = jnp.pad(w, ((0, E.padded_rows(t.num_rows, 8) - t.num_rows), (0, 0)))
+    np.testing.assert_array_equal(got[name], want)
