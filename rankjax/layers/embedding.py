@@ -59,9 +59,55 @@ def init_tables(spec: F.FeatureSpec, rng: jax.Array, *, row_multiple: int = 1,
       std = float(np.sqrt(2.0 / (t.num_rows + t.dim)))
     else:
       std = stddev if stddev is not None else 1.0 / np.sqrt(t.dim)
-    w = jax.random.normal(jax.random.fold_in(rng, i), (t.num_rows, t.dim), dtype) * std
-    tables[name] = jnp.pad(w, ((0, rows - t.num_rows), (0, 0)))
+    key = jax.random.fold_in(rng, i)
+    if t.num_rows <= INIT_BLOCK_ROWS or not _blockwise_normal_ok(t.num_rows, t.dim, dtype):
+      w = jax.random.normal(key, (t.num_rows, t.dim), dtype) * std
+      tables[name] = jnp.pad(w, ((0, rows - t.num_rows), (0, 0)))
+      continue
+    # Block by block into one buffer: drawing a whole 10M-row table at once holds the threefry
+    # state and the draw beside it (four table-sized buffers); the values are the same.
+    table = jnp.zeros((rows, t.dim), dtype)
+    for start in range(0, t.num_rows, INIT_BLOCK_ROWS):
+      n = min(INIT_BLOCK_ROWS, t.num_rows - start)
+      block = _normal_rows(key, np.uint32(start * t.dim), n, t.dim) * std
+      table = _put_rows(table, block, start)
+    tables[name] = table
   return tables
+
+
+# Rows drawn per block when a table is initialised piecewise (128 MiB of fp32 at D = 32).
+INIT_BLOCK_ROWS = 1 << 20
+
+
+def _blockwise_normal_ok(num_rows: int, dim: int, dtype) -> bool:
+  """Whether ``_normal_rows`` reproduces ``jax.random.normal`` here: fp32, the default threefry
+  key with partitionable counters (each value depends only on its flat index), < 2**32 values."""
+  return (jnp.dtype(dtype) == jnp.float32 and jax.config.jax_threefry_partitionable and
+          jax.config.jax_default_prng_impl == "threefry2x32" and num_rows * dim < 2 ** 32)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _normal_rows(key, offset, n_rows, dim):
+  """Rows of ``jax.random.normal(key, (R, dim), float32)`` starting at flat index ``offset``, bit
+  for bit (tests/layers/test_embedding.py checks it against the whole draw)."""
+  from jax.extend.random import threefry2x32_p  # pylint: disable=g-import-not-at-top
+  k1, k2 = jax.random.key_data(key)
+  lo = (offset + jax.lax.iota(jnp.uint32, n_rows * dim)).reshape(n_rows, dim)
+  b1, b2 = threefry2x32_p.bind(k1, k2, jnp.zeros_like(lo), lo)
+  # jax.random.uniform(key, shape, f32, nextafter(-1, 0), 1), then sqrt(2) * erfinv.
+  bits = jax.lax.shift_right_logical(b1 ^ b2, jnp.uint32(32 - 23))
+  bits = jax.lax.bitwise_or(bits, jnp.asarray(np.array(1.0, np.float32).view(np.uint32)))
+  floats = jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.array(1.0, jnp.float32)
+  lo_v = np.nextafter(np.float32(-1.0), np.float32(0.0), dtype=np.float32)
+  minval = jnp.asarray(lo_v, jnp.float32).reshape(1, 1)
+  maxval = jnp.asarray(1.0, jnp.float32).reshape(1, 1)
+  u = jax.lax.max(minval, floats * (maxval - minval) + minval)
+  return jax.lax.mul(np.array(np.sqrt(2), np.float32), jax.lax.erf_inv(u))
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put_rows(table, block, start):
+  return jax.lax.dynamic_update_slice(table, block, (start, 0))
 
 
 def table_ids(spec: F.FeatureSpec, batch: Mapping[str, jax.Array],
@@ -93,6 +139,44 @@ def dedupe(ids: jax.Array, sentinel: int) -> tuple[jax.Array, jax.Array]:
   return uniq.astype(jnp.int32), inverse.reshape(-1).astype(jnp.int32)
 
 
+def dedupe_rows(ids: jax.Array, sentinels: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``dedupe`` of every row of ``ids [T, N]`` at once (row t padded with ``sentinels[t]``).
+
+  The same result as ``jnp.unique`` row by row, from one batched sort: on XLA:CPU each sort,
+  cumsum and scatter is one runtime call, so 26 tables cost 26 times the calls of one batch
+  (``jnp.unique`` also sorts twice per table for the inverse).
+  """
+  t, n = ids.shape
+  iota = jax.lax.broadcasted_iota(jnp.int32, ids.shape, 1)
+  srt, perm = jax.lax.sort((ids.astype(jnp.int32), iota), dimension=1, num_keys=1)
+  first = jnp.concatenate([jnp.ones((t, 1), bool), srt[:, 1:] != srt[:, :-1]], axis=1)
+  slot = jnp.cumsum(first.astype(jnp.int32), axis=1) - 1  # unique index of each sorted id
+  row = jax.lax.broadcasted_iota(jnp.int32, ids.shape, 0)
+  fill = jnp.broadcast_to(jnp.asarray(sentinels, jnp.int32)[:, None], ids.shape)
+  # Only the first of each run writes, so every written index is distinct.
+  uniq = fill.at[row, jnp.where(first, slot, n)].set(srt, mode="drop", unique_indices=True)
+  inverse = jnp.zeros_like(iota).at[row, perm].set(slot, unique_indices=True)
+  return uniq, inverse
+
+
+def dedupe_tables(ids: Mapping[str, jax.Array], sentinels: Mapping[str, int]
+                  ) -> dict[str, tuple[jax.Array, jax.Array]]:
+  """``{table: dedupe(ids[table], sentinels[table])}``, tables with equal id counts batched."""
+  groups: dict[int, list[str]] = {}
+  for name, v in ids.items():
+    groups.setdefault(v.shape[0], []).append(name)
+  out = {}
+  with jax.named_scope("dedupe"):
+    for names in groups.values():
+      if len(names) == 1:
+        out[names[0]] = dedupe(ids[names[0]], sentinels[names[0]])
+        continue
+      uniq, inverse = dedupe_rows(jnp.stack([ids[t].astype(jnp.int32) for t in names]),
+                                  jnp.asarray([sentinels[t] for t in names], jnp.int32))
+      out.update({t: (uniq[i], inverse[i]) for i, t in enumerate(names)})
+  return out
+
+
 def _local_gather(table, ids, axis):
   shard_rows = table.shape[0]
   start = jax.lax.axis_index(axis) * shard_rows
@@ -108,11 +192,12 @@ def gather_rows(table: jax.Array, ids: jax.Array, *, mesh=None, sharded: bool = 
 
   Ids must already be validated on the host; the only out-of-range ids here are padding.
   """
-  if not sharded or mesh is None or mesh.shape.get(MODEL_AXIS, 1) == 1:
-    return jnp.take(table, ids, axis=0, mode="fill", fill_value=0)
-  fn = jax.shard_map(functools.partial(_local_gather, axis=MODEL_AXIS), mesh=mesh,
-                     in_specs=(P(MODEL_AXIS, None), P()), out_specs=P(), check_vma=False)
-  return fn(table, ids)
+  with jax.named_scope("gather"):
+    if not sharded or mesh is None or mesh.shape.get(MODEL_AXIS, 1) == 1:
+      return jnp.take(table, ids, axis=0, mode="fill", fill_value=0)
+    fn = jax.shard_map(functools.partial(_local_gather, axis=MODEL_AXIS), mesh=mesh,
+                       in_specs=(P(MODEL_AXIS, None), P()), out_specs=P(), check_vma=False)
+    return fn(table, ids)
 
 
 def _pool(e: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
@@ -125,9 +210,16 @@ def _pool(e: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
   return s
 
 
+@jax.named_scope("assemble")
 def assemble(spec: F.FeatureSpec, rows: Mapping[str, jax.Array], inverse: Mapping[str, jax.Array],
-             batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-  """Per-feature embeddings from deduplicated rows: ``[B, D]`` (sparse, pooled bag) or ``[B, L, D]``."""
+             batch: Mapping[str, jax.Array], *, in_bounds: bool | frozenset = False
+             ) -> dict[str, jax.Array]:
+  """Per-feature embeddings from deduplicated rows: ``[B, D]`` (sparse, pooled bag) or ``[B, L, D]``.
+
+  ``in_bounds``: every inverse index is a valid row of ``rows`` (true of ``dedupe``'s inverse), so
+  the gather skips its bounds test; otherwise an out-of-range index reads as a zero row. True for
+  every table, or the set of tables for which it holds (raw ids with sentinels do not).
+  """
   offsets: dict[str, int] = {}
   emb = {}
   for f in spec.id_features:
@@ -136,8 +228,12 @@ def assemble(spec: F.FeatureSpec, rows: Mapping[str, jax.Array], inverse: Mappin
     n = int(np.prod(shape))
     start = offsets.get(t, 0)
     offsets[t] = start + n
-    e = jnp.take(rows[t], inverse[t][start:start + n], axis=0, mode="fill",
-                 fill_value=0).reshape(shape + (-1,))
+    idx = inverse[t][start:start + n]
+    if in_bounds is True or (not isinstance(in_bounds, bool) and t in in_bounds):
+      e = rows[t].at[idx].get(mode="promise_in_bounds")
+    else:
+      e = jnp.take(rows[t], idx, axis=0, mode="fill", fill_value=0)
+    e = e.reshape(shape + (-1,))
     if f.kind == F.BAG:
       e = _pool(e, batch[f.mask_name], f.pooling)
     elif f.kind == F.SEQUENCE:

@@ -102,36 +102,53 @@ def get(name: str, **kwargs) -> RowOptimizer:
   return _OPTIMIZERS[name](**kwargs)
 
 
-def _apply_local(opt: RowOptimizer, table, slots, ids, grads, step, start):
-  """Updates the rows of ``table`` (a shard starting at global row ``start``) listed in ``ids``."""
+def _apply_local(opt: RowOptimizer, table, slots, ids, grads, step, start, rows=None):
+  """Updates the rows of ``table`` (a shard starting at global row ``start``) listed in ``ids``.
+
+  ``rows``: ``table[ids]`` as the forward pass gathered it (replicated; any value where an id is
+  not in this shard), which saves gathering the same rows again.
+  """
   n = table.shape[0]
   local = ids - start
   ok = (local >= 0) & (local < n)
   safe = jnp.where(ok, local, 0)
-  rows = jnp.take(table, safe, axis=0)
+  if rows is None:
+    rows = jnp.take(table, safe, axis=0)
   slot_rows = jax.tree.map(lambda s: jnp.take(s, safe, axis=0), slots)
   new_rows, new_slot_rows = opt.update(rows, slot_rows, grads, step)
-  # Out-of-range (padding or another shard's) ids scatter to row n, which mode="drop" discards.
-  dest = jnp.where(ok, local, n)
-  table = table.at[dest].set(new_rows.astype(table.dtype), mode="drop")
-  slots = jax.tree.map(lambda s, r: s.at[dest].set(r.astype(s.dtype), mode="drop"), slots,
-                       new_slot_rows)
+  # Ids not in this shard (padding or another shard's) scatter past the end, which mode="drop"
+  # discards; each gets its own out-of-range index so that every index is distinct.
+  dest = jnp.where(ok, local, n + jnp.arange(ids.shape[0], dtype=local.dtype))
+  table = table.at[dest].set(new_rows.astype(table.dtype), mode="drop", unique_indices=True)
+  slots = jax.tree.map(
+      lambda s, r: s.at[dest].set(r.astype(s.dtype), mode="drop", unique_indices=True), slots,
+      new_slot_rows)
   return table, slots
 
 
-def _apply_sharded_body(table, slots, ids, grads, step, *, opt):
+def _apply_sharded_body(table, slots, ids, grads, step, rows, *, opt):
   start = jax.lax.axis_index(MODEL_AXIS) * table.shape[0]
-  return _apply_local(opt, table, slots, ids, grads, step, start)
+  return _apply_local(opt, table, slots, ids, grads, step, start, rows)
 
 
+@jax.named_scope("row_update")
 def apply(opt: RowOptimizer, table: jax.Array, slots: Mapping, ids: jax.Array, grads: jax.Array,
-          step: jax.Array, *, mesh=None, sharded: bool = False):
-  """Applies ``opt`` to the rows ``ids`` (deduplicated; padding ids >= rows) of ``table``."""
+          step: jax.Array, *, mesh=None, sharded: bool = False, rows: jax.Array | None = None):
+  """Applies ``opt`` to the rows ``ids`` (deduplicated; padding ids >= rows) of ``table``.
+
+  ``rows``: optionally ``table[ids]`` already gathered (padding rows may hold anything).
+  """
   if not sharded or mesh is None or mesh.shape.get(MODEL_AXIS, 1) == 1:
-    return _apply_local(opt, table, slots, ids, grads, step, 0)
+    return _apply_local(opt, table, slots, ids, grads, step, 0, rows)
   row_spec = P(MODEL_AXIS, None)
   slot_specs = jax.tree.map(lambda _: row_spec, slots)
+  if rows is None:
+    fn = jax.shard_map(
+        lambda t, s, i, g, k: _apply_sharded_body(t, s, i, g, k, None, opt=opt), mesh=mesh,
+        in_specs=(row_spec, slot_specs, P(), P(), P()), out_specs=(row_spec, slot_specs),
+        check_vma=False)
+    return fn(table, slots, ids, grads, step)
   fn = jax.shard_map(functools.partial(_apply_sharded_body, opt=opt), mesh=mesh,
-                     in_specs=(row_spec, slot_specs, P(), P(), P()),
+                     in_specs=(row_spec, slot_specs, P(), P(), P(), P()),
                      out_specs=(row_spec, slot_specs), check_vma=False)
-  return fn(table, slots, ids, grads, step)
+  return fn(table, slots, ids, grads, step, rows)

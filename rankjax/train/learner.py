@@ -136,12 +136,12 @@ class Learner:
     which is the same sum as the gradient through the deduplicated rows.
     """
     sentinels = self._sentinels(params)
-    uniq, inverse = {}, {}
-    for t, ids in E.table_ids(self.spec, batch, sentinels).items():
-      if t not in self.sparse_tables and t not in self.sharded_tables:
-        inverse[t] = ids
-      else:
-        uniq[t], inverse[t] = E.dedupe(ids, sentinels[t])
+    ids = E.table_ids(self.spec, batch, sentinels)
+    direct = {t: v for t, v in ids.items()
+              if t not in self.sparse_tables and t not in self.sharded_tables}
+    deduped = E.dedupe_tables({t: v for t, v in ids.items() if t not in direct}, sentinels)
+    uniq = {t: u for t, (u, _) in deduped.items()}
+    inverse = {**direct, **{t: i for t, (_, i) in deduped.items()}}
     return uniq, inverse
 
   def _forward(self, trainable, sparse_rows, uniq, inverse, model_state, batch, *, train, rng,
@@ -152,7 +152,8 @@ class Learner:
         rows[t] = self._gather(t, table, uniq[t])
       elif t in inverse:  # read directly (see _lookup_ids)
         rows[t] = table
-    emb = E.assemble(self.spec, rows, inverse, batch)
+    # Deduplicated tables' inverse indices are valid rows by construction.
+    emb = E.assemble(self.spec, rows, inverse, batch, in_bounds=frozenset(uniq))
     kwargs = {}
     if self.full_tables or self.constant_tables:
       kwargs["tables"] = {**{t: trainable["embeddings"][t] for t in self.full_tables},
@@ -264,8 +265,9 @@ class Learner:
       opt_state = state.opt_state
       add_rows = sparse_lib.sgd(-1.0)  # rows - (-1) * update == rows + update
     else:
-      updates, opt_state = self.tx.update(g_dense, state.opt_state, trainable)
-      new_trainable = optax.apply_updates(trainable, updates)
+      with jax.named_scope("dense_update"):
+        updates, opt_state = self.tx.update(g_dense, state.opt_state, trainable)
+        new_trainable = optax.apply_updates(trainable, updates)
       add_rows = self.sparse_opt
 
     new_tables = dict(new_trainable["embeddings"])
@@ -278,7 +280,8 @@ class Learner:
         continue
       new_table, new_slot = sparse_lib.apply(add_rows, table, slots if kind != "update" else {},
                                              uniq[t], g_rows[t], state.step, mesh=self.mesh,
-                                             sharded=t in self.sharded_tables)
+                                             sharded=t in self.sharded_tables,
+                                             rows=sparse_rows[t])
       new_tables[t] = new_table
       new_slots[t] = new_slot if kind != "update" else slots
     params = {"model": new_trainable["model"], "embeddings": new_tables}

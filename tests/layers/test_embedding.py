@@ -16,6 +16,20 @@ def test_dedupe_inverse_reconstructs_ids_and_pads_with_sentinel():
   np.testing.assert_array_equal(uniq[inv], ids)
 
 
+def test_batched_dedupe_equals_unique_per_table():
+  rng = np.random.default_rng(0)
+  ids = {"a": rng.integers(0, 5, 64), "b": rng.integers(0, 1000, 64), "c": np.full(64, 7),
+         "d": rng.integers(0, 9, 10)}  # "d" has another length, so it is deduped on its own
+  sentinels = {"a": 5, "b": 1000, "c": 8, "d": 9}
+  ids["a"][:5] = 5  # masked positions already carry the sentinel
+  ids = {t: jnp.asarray(v, jnp.int32) for t, v in ids.items()}
+  got = jax.jit(lambda i: E.dedupe_tables(i, sentinels))(ids)
+  for t, v in ids.items():
+    uniq, inv = E.dedupe(v, sentinels[t])
+    np.testing.assert_array_equal(got[t][0], uniq)
+    np.testing.assert_array_equal(got[t][1], inv)
+
+
 def test_gather_rows_fills_sentinel_with_zeros():
   table = jnp.arange(12.0).reshape(6, 2)
   rows = E.gather_rows(table, jnp.array([5, 0, 6, 6]))
@@ -47,8 +61,10 @@ def test_assemble_sum_mean_and_sequence_pooling():
   ids = E.table_ids(spec, batch)
   uniq, inv = E.dedupe(ids["t"], sentinel=4)
   emb2 = E.assemble(spec, {"t": E.gather_rows(table, uniq)}, {"t": inv}, batch)
+  emb3 = E.assemble(spec, {"t": E.gather_rows(table, uniq)}, {"t": inv}, batch, in_bounds=True)
   for k in emb:
     np.testing.assert_allclose(emb2[k], emb[k])
+    np.testing.assert_allclose(emb3[k], emb[k])
 
 
 def test_init_tables_pads_rows_to_shard_multiple():
@@ -88,3 +104,17 @@ def test_unpooled_bag_zeroes_masked_positions():
   table = jnp.ones((4, 2))
   emb = E.lookup(spec, {"bag": table}, {"bag": jnp.array([[1, 0]]), "bag_mask": jnp.array([[1, 0]])})
   np.testing.assert_array_equal(emb["bag"], [[[1, 1], [0, 0]]])
+
+
+def test_blockwise_table_init_equals_one_draw(monkeypatch):
+  # Large tables are drawn block by block (to keep peak memory near the tables' own size); the
+  # values must be those of one jax.random.normal draw, so seeded runs keep their numbers.
+  monkeypatch.setattr(E, "INIT_BLOCK_ROWS", 100)
+  spec = F.FeatureSpec((F.Feature("a", "sparse", vocab_size=350, dim=8),
+                        F.Feature("b", "sparse", vocab_size=99, dim=8)))
+  key = jax.random.key(3)
+  got = E.init_tables(spec, key, row_multiple=8)
+  for i, (name, t) in enumerate(sorted(spec.tables().items())):
+    w = jax.random.normal(jax.random.fold_in(key, i), (t.num_rows, t.dim)) / np.sqrt(8)
+    want = jnp.pad(w, ((0, E.padded_rows(t.num_rows, 8) - t.num_rows), (0, 0)))
+    np.testing.assert_array_equal(got[name], want)

@@ -28,12 +28,16 @@ def _dense_run(tx, table, steps):
   return table
 
 
-def _sparse_run(opt, table, steps, mesh=None, sharded=False):
+def _sparse_run(opt, table, steps, mesh=None, sharded=False, pass_rows=False):
   slots = opt.init(table)
   if sharded:
     table = jax.device_put(table, NamedSharding(mesh, P("model", None)))
     slots = jax.device_put(slots, NamedSharding(mesh, P("model", None)))
-  apply = jax.jit(lambda t, s, u, g, k: sparse.apply(opt, t, s, u, g, k, mesh=mesh, sharded=sharded))
+
+  def step(t, s, u, g, k):
+    rows = E.gather_rows(t, u, mesh=mesh, sharded=sharded) if pass_rows else None
+    return sparse.apply(opt, t, s, u, g, k, mesh=mesh, sharded=sharded, rows=rows)
+  apply = jax.jit(step)
   for k, (ids, g) in enumerate(steps):
     uniq, inv = E.dedupe(ids, V)
     rows_grad = jax.ops.segment_sum(g, inv, num_segments=ids.shape[0])
@@ -56,8 +60,13 @@ def test_sharded_update_equals_unsharded(name):
   table = jax.random.normal(jax.random.key(1), (V, D))
   steps = _steps(seed=1)
   opt = sparse.get(name, learning_rate=0.05)
-  np.testing.assert_allclose(_sparse_run(opt, table, steps, mesh, sharded=True),
-                             _sparse_run(opt, table, steps), rtol=1e-6, atol=1e-6)
+  want = _sparse_run(opt, table, steps)
+  np.testing.assert_allclose(_sparse_run(opt, table, steps, mesh, sharded=True), want,
+                             rtol=1e-6, atol=1e-6)
+  # rows already gathered by the forward pass give the same update, sharded or not
+  np.testing.assert_array_equal(_sparse_run(opt, table, steps, pass_rows=True), want)
+  np.testing.assert_allclose(_sparse_run(opt, table, steps, mesh, sharded=True, pass_rows=True),
+                             want, rtol=1e-6, atol=1e-6)
 
 
 def test_untouched_rows_do_not_move_under_rowwise_adam():
