@@ -1,6 +1,6 @@
 """Aggregates reproduce_delayed.sh cells: per_chunk.csv, summary.json, table2.md, curves PNG.
 
-  python scripts/delayed_report.py --workdir=/work/runs/tesla/medium --out=experiments/tesla/results/medium
+  python scripts/delayed_report.py --workdir=workdirs/tesla/medium --out=experiments/tesla/results/medium
 """
 import argparse
 import csv

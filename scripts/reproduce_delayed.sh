@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # TESLA + NetCVR baselines on cascade_sim, 3 data/model seed pairs (tesla_netcvr.md 8.3, 10.2).
-#   scripts/reproduce_delayed.sh [PRESET=medium] [WORKDIR=/work/runs/tesla]
+#   scripts/reproduce_delayed.sh [PRESET=medium] [WORKDIR=workdirs/tesla]
 #   CPD=10000 scripts/reproduce_delayed.sh small   # the preset's layout with fewer clicks per day
 # Resumable: a (seed, method) cell with a summary.json is skipped; pretrained models, aux models
 # and simulated data are cached under WORKDIR. Writes experiments/tesla/results/<PRESET>/
 # (per_chunk.csv, summary.json, table2.md, curves_*.png) via scripts/delayed_report.py.
 set -euo pipefail
 PRESET=${1:-medium}
-WORKDIR=${2:-/work/runs/tesla}
+WORKDIR=${2:-workdirs/tesla}
 METHODS=${METHODS:-"truth pretrained oracle tesla esdfm fnw fnc bdl defer defuse ddfm tesla_separate tesla_shared tesla_hybrid defuse_ref tesla_ln tesla_rn tesla_hn tesla_norow_nods tesla_row miss dfsn"}
 SEEDS=${SEEDS:-"0:42 1:43 2:44"}
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-/work/venv/bin/python}
+source scripts/_venv.sh test
+PY=python
 CPD=${CPD:-0}
 LABEL=$PRESET; [[ "$CPD" != 0 ]] && LABEL=${PRESET}_cpd$CPD
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -26,3 +27,7 @@ for m in $METHODS; do
   done
   $PY scripts/delayed_report.py --workdir="$WORKDIR/$LABEL" --out="experiments/tesla/results/$LABEL" || true
 done
+# The rest of the delayed-feedback family (READER on trace_sim, MAL on mac_sim), same preset.
+if [[ "${WITH_READER_MAL:-1}" == 1 ]]; then
+  PRESET="$PRESET" scripts/reproduce_reader_mal.sh
+fi

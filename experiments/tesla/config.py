@@ -2,7 +2,7 @@ r"""TESLA and the NetCVR baselines on the CASCADE simulator (tesla_netcvr.md; is
 
   python -m experiments.tesla.main --config=experiments/tesla/config.py:runlocal --workdir=/tmp/tesla
   python -m experiments.tesla.main --config=experiments/tesla/config.py:preset=small,method=esdfm \
-      --workdir=/work/runs/tesla
+      --workdir=/tmp/tesla_small
   # every method x 3 seeds, resumable: scripts/reproduce_delayed.sh
 
 Real CASCADE files: ``manual_dir=/data/cascade`` (optionally ``format=processed``); the time origin
@@ -14,6 +14,8 @@ batch_size, and ``--config.opts.<name>=value`` for loss options (dar, weight_sou
 defuse_mode, fnw_source, dar_median, dar_k_v, ...). ``runlocal``: the tiny preset at 1,000 clicks/day,
 half a streamed day (5 chunks), TESLA.
 """
+import os
+
 import ml_collections
 
 
@@ -26,7 +28,9 @@ def get_config(arg=""):
   c.sigma_drift = 0.15
   c.clicks_per_day = 0  # 0 = the preset's
   c.calib_n = 200_000  # calibration draw of 8.2
-  c.data_dir = "/work/runs/tesla/sim"
+  # Simulated days are cached here (a data directory, like the prepared stores).
+  c.data_dir = os.path.join(os.environ.get("RANKJAX_DATA_DIR", os.path.expanduser("~/rankjax_datasets")),
+                            "cascade_sim")
   # Real CASCADE (tesla_netcvr.md 8.1): set manual_dir to the folder of .txt files; format raw
   # (the published files) or processed; store_dir = where the prepared copy is kept.
   c.manual_dir = ""

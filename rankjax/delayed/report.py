@@ -128,6 +128,8 @@ def _fmt(per_seed, key, digits=4, pct=False):
   m, s, n = mean_std(per_seed, key)
   if not np.isfinite(m):
     return "–"
+  if n == 1:
+    return f"{m:.2f}" if pct else f"{m:.{digits}f}"
   return f"{m:.2f}±{s:.2f}" if pct else f"{m:.{digits}f}±{s:.{digits}f}"
 
 
