@@ -90,4 +90,4 @@ def test_runlocal_trains_end_to_end(tmp_path):
     for k in ("auc", "gauc"):
       assert 0.0 <= m[f"{split}/{k}/label"] <= 1.0, (split, k, m)
     assert np.isfinite(m[f"{split}/logloss/label"]) and m[f"{split}/logloss/label"] > 0
-  assert results["steps"] == 2 * config.train.eval_every
+  assert results["steps"] == 2 * results["eval_every_steps"] == 2 * math.ceil(6522 / 1024)

@@ -85,7 +85,8 @@ def test_sigkill_and_rerun_resumes_bit_exactly(tmp_path, checkpoint_every, kill_
   ra = json.load(open(tmp_path / "full" / "results.json"))
   rb = json.load(open(tmp_path / "resumed" / "results.json"))
   assert ra["metrics"] == rb["metrics"]
-  assert set(ra) == {"experiment", "dataset", "config", "metrics", "steps", "examples_per_sec"}
+  assert set(ra) == {"experiment", "dataset", "config", "metrics", "steps", "examples_per_sec",
+                     "eval_every_steps"}
   assert os.path.exists(tmp_path / "full" / "plot.png")
   evals = lambda d: [l["step"] for l in map(json.loads, open(d / "metrics.jsonl"))
                      if l["split"] == "validation"]
