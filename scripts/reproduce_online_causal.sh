@@ -33,7 +33,7 @@ run() {  # run EXP NAME CONFIG_ARG
 if [[ "$BUDGET" == cpu ]]; then
   RL2="users=500,items=1000,impressions=30000,epochs=3,small_grid=True"
   RAR="users=600,items=1200,requests=3000,epochs=3"
-  MTA="preset=tiny,users=2000,epochs=3,small_attr=True"
+  MTA="preset=tiny,epochs=10,batch=256,small_attr=True"
 else
   RL2="preset=tiny"; RAR="preset=tiny"; MTA="preset=small"
 fi

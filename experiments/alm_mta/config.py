@@ -6,7 +6,7 @@ r"""ALM-MTA (alm_mta.md) and its baselines on mta_causal_sim or the Criteo attri
   python -m experiments.alm_mta.main --config=experiments/alm_mta/config.py:data=criteo --workdir=/tmp/mta_criteo
 
 Options: data (sim | criteo), seed, preset (tiny | small | medium), confounding (1.5; 0 switches
-the W -> T confounding off), epochs, small_attr (10 Shapley permutations, 300 attribution
+the W -> T confounding off), epochs, batch, small_attr (10 Shapley permutations, 300 attribution
 units), users (override the preset), methods (``+``-separated subset
 of lr, dml, deepmta, causalmta, alm, alm_no_adv, alm_no_con).
 """
@@ -30,7 +30,7 @@ def get_config(arg: str = ""):
   c.criteo_max_len = 16
   c.max_train = 0
   c.lr = 1e-3
-  c.batch_size = 1024
+  c.batch_size = int(opts.get("batch", 1024))
   c.epochs = int(opts.get("epochs", 20))
   c.patience = 2
   c.weight_decay = 1e-6            # lambda_2

@@ -27,7 +27,7 @@ def from_sim(cfg_sim, seed: int) -> dict:
   first = np.zeros_like(mask, bool)
   first[:, 0] = True
   gap_s = g["gap_hours"] * 3600.0
-  cols = {"touch_category": g["category"], "touch_template": g["template"],
+  cols = {"touch_video": g["video"], "touch_category": g["category"], "touch_template": g["template"],
           "touch_music": g["music"], "touch_cluster": g["category"],
           "touch_gap": cj.gap_bucket(gap_s, first) * mask, "touch_pos": _positions(mask),
           "touch_dt": (np.log1p(g["gap_hours"]) * mask * ~first).astype(np.float32),
@@ -36,8 +36,10 @@ def from_sim(cfg_sim, seed: int) -> dict:
           "delta": g["delta"], "group": g["category"][np.arange(len(mask)), mask.sum(1) - 1]}
   idx = sim.split(len(mask), seed)
   splits = {k: {c: v[i] for c, v in cols.items()} for k, i in idx.items()}
-  meta = dict(g["meta"], fields=(("category", sim.CATEGORIES), ("template", sim.TEMPLATES),
-                                 ("music", sim.MUSIC)),
+  # The video id carries the inspiration score q that drives the mediator; without it no touch
+  # feature predicts M (a first CPU-budget run without it had every test AUC near 0.5).
+  meta = dict(g["meta"], fields=(("video", sim.NUM_VIDEOS), ("category", sim.CATEGORIES),
+                                 ("template", sim.TEMPLATES), ("music", sim.MUSIC)),
               x_cards=sim.X_CARD, num_clusters=sim.CATEGORIES, max_len=cfg_sim.max_len,
               upload_fields=(("template", sim.TEMPLATES), ("music", sim.MUSIC)), has_truth=True,
               group="category of the last touch (one journey per user)")

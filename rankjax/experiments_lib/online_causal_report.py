@@ -39,6 +39,8 @@ def ms(values, scale=1.0, digits=4):
 
 
 def _check(name, ok, detail):
+  if isinstance(detail, str) and detail.startswith("n/a"):
+    ok = None
   state = "n/a" if ok is None else ("PASS" if ok else "FAIL")
   return f"| {name} | {state} | {detail} |"
 
@@ -147,11 +149,11 @@ def rar_report(folder):
   checks = ["| check | result | measured |", "|---|---|---|"]
   d = paired("din/full", "din/base")
   checks.append(_check("M1 DIN+RAR - DIN >= 0.005 AUC", _mean(d) is not None and _mean(d) >= 0.005,
-                       ms(d)))
+                       ms(d)))  # n/a when a variant is missing
   d2 = paired("dcnv2/full", "dcnv2/base")
   checks.append(_check("M1 DCNv2+RAR > DCNv2", _mean(d2) is not None and _mean(d2) > 0, ms(d2)))
   q1, q4 = paired("din/full", "din/base", "auc_q1"), paired("din/full", "din/base", "auc_q4")
-  checks.append(_check("M2 DIN gain q1 (short) > q4 (long)", _mean(q1) is not None and
+  checks.append(_check("M2 DIN gain q1 (short) > q4 (long)", None if _mean(q1) is None else
                        _mean(q1) > _mean(q4), f"q1 {ms(q1)}; q4 {ms(q4)}"))
   for abl in ("din/no_u2u", "din/no_i2i"):
     a = [r["rows"][abl]["auc"] for r in runs if abl in r["rows"]]

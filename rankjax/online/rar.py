@@ -32,7 +32,9 @@ def match_matrix(el: jnp.ndarray, er: jnp.ndarray) -> jnp.ndarray:
 def pool(a: jnp.ndarray, er: jnp.ndarray):
   """``(v_cui, v_dui, alpha, beta)`` from the match matrix and the projected recall items."""
   c = a.mean(axis=-2)
-  g = a.std(axis=-2)
+  # sqrt(var + eps): the std's gradient is infinite where every look-alike agrees exactly (a
+  # saturated sigmoid gives A = 1.0 in float32), which turned a training run into NaNs.
+  g = jnp.sqrt(jnp.var(a, axis=-2) + 1e-12)
   alpha = jax.nn.softmax(c, axis=-1)
   beta = jax.nn.softmax(g, axis=-1)
   return (jnp.einsum("...b,...bd->...d", alpha, er), jnp.einsum("...b,...bd->...d", beta, er),
