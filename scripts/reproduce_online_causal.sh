@@ -6,13 +6,14 @@
 # --budget=cpu (default) runs the reduced simulator sizes used for the committed results (the
 # machine had 2 shared cores); --budget=full runs the spec's presets (shiftstream/crossstage tiny,
 # mta small; the spec's `small` presets need an accelerator). Workdirs go to $RUNS
-# (default /work/runs/online-causal); results JSON to experiments/<exp>/results/.
+# (default workdirs/online-causal); results JSON to experiments/<exp>/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
 BUDGET=cpu
 for a in "$@"; do case "$a" in --budget=*) BUDGET="${a#--budget=}";; esac; done
-RUNS="${RUNS:-/work/runs/online-causal}"
+source scripts/_venv.sh test
+RUNS="${RUNS:-workdirs/online-causal}"
 PY="${PYTHON:-python}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$RUNS/jax_cache}"

@@ -10,6 +10,8 @@ the W -> T confounding off), epochs, batch, small_attr (10 Shapley permutations,
 units), users (override the preset), methods (``+``-separated subset
 of lr, dml, deepmta, causalmta, alm, alm_no_adv, alm_no_con).
 """
+import os
+
 import ml_collections
 
 from rankjax.experiments_lib import args as args_lib
@@ -26,7 +28,9 @@ def get_config(arg: str = ""):
   c.sim = ml_collections.ConfigDict(dict(
       preset=str(opts.get("preset", "tiny")), confounding=float(opts.get("confounding", 1.5)),
       proxy_noise=0.2, num_users=int(opts.get("users", 0)), max_len=16))
-  c.criteo_data_dir = "/work/runs/online-causal/criteo_prepared"
+  # The prepared (padded, split) journeys are cached with the other prepared data.
+  c.criteo_data_dir = os.path.join(
+      os.environ.get("RANKJAX_DATA_DIR", os.path.expanduser("~/rankjax_datasets")), "criteo_mta")
   c.criteo_max_len = 16
   c.max_train = 0
   c.lr = 1e-3

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from rankjax import metrics
+from rankjax.data import build
 from rankjax.causal import alm_mta as A
 from rankjax.causal import attribution
 from rankjax.causal import baselines as B
@@ -203,8 +204,7 @@ def _grouped(att, ev, meta, prop_fn) -> dict:
 
 def load(cfg):
   if cfg.data == "criteo":
-    shared = os.environ.get("RANKJAX_SHARED", "/work/shared")
-    d = D.from_criteo(os.path.join(shared, "data", "criteo_attribution_journeys"),
+    d = D.from_criteo(str(build.shared_root() / "data" / "criteo_attribution_journeys"),
                       cfg.criteo_data_dir, cfg.criteo_max_len)
   else:
     d = D.from_sim(cfg.sim, cfg.seed)
