@@ -33,11 +33,11 @@ done
 if [ "$budget" = cpu ]; then
   # What the READMEs report (2 CPU cores shared with other jobs): the `tiny` worlds (500 users),
   # 8 epochs (best on validation, patience 3) at lr 2e-3 for every method, the 4-value alpha
-  # grid, XLA's cheap compile mode; LTV with 200 users, a 10-card history, 2 passes, 500
-  # ground-truth cards x 50 rollouts (BUILD_NOTES.md).
+  # grid, XLA's cheap compile mode; LTV with 100 users, a 5-card history, 1 pass, shared MLP
+  # 64-32 and towers 32-16, 300 ground-truth cards x 30 rollouts (BUILD_NOTES.md).
   OPTS="preset=tiny,epochs=8,patience=3,lr=0.002"
   ALPHA="alpha=short"
-  LTV="users=200,history=10,passes=2,eval_cards=500,n_rollouts=50"
+  LTV="users=100,history=5,passes=1,shared=64x32,tower=32x16,eval_cards=300,n_rollouts=30"
   EXTRA=""
   export JAX_DISABLE_MOST_OPTIMIZATIONS=true
 else

@@ -30,6 +30,10 @@ def get_config(arg=""):
     d.update(users=0)
   opts, _ = A.resolve(given, d)
   opts["variants"] = str(opts["variants"]).split("|")
+  # shared=64x32, tower=32x16 from the command line.
+  for k in ("shared", "tower"):
+    if isinstance(opts[k], (str, int)):
+      opts[k] = tuple(int(x) for x in str(opts[k]).split("x"))
   # seeds=0|1|2 runs several seeds in one process (shared compilations), one folder each.
   opts["seeds"] = [int(x) for x in str(opts["seeds"]).split("|")] if opts["seeds"] != "" else [
       opts["seed"]]
