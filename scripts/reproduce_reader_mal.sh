@@ -5,7 +5,7 @@
 # experiments/<exp>/results/<preset>/. Resumable: every (seed, method) writes its own file and
 # finished ones are skipped. Options (environment):
 #   PRESET=medium READER_ARGS=",width_div=4,clicks_per_day=2000" MAL_ARGS=",n_users=2000"
-#   SEEDS_READER="2025 2026 2027" SEEDS_MAL="2026 2027 2028" RUNS=/work/runs/delayed
+#   SEEDS_READER="2025 2026 2027" SEEDS_MAL="2026 2027 2028" RUNS=workdirs/delayed
 #   ONLY=reader|mal
 # Each run is niced (nice -n 15). `medium` is hours of CPU per seed; see the READMEs for what ran.
 set -euo pipefail

@@ -2,7 +2,7 @@ r"""CWM and the watch-time baselines on watchtime_sim (cwm_watch_time.md).
 
   python -m experiments.cwm.main --config=experiments/cwm/config.py:runlocal --workdir=/tmp/cwm
   python -m experiments.cwm.main --config=experiments/cwm/config.py:regime=wechat,method=pcr,seed=1 \
-      --workdir=/work/runs/watchtime/cwm/wechat_pcr_1
+      --workdir=workdirs/watchtime/cwm/wechat_pcr_1
 
 Options (key=value, comma separated): regime (kuai | wechat), preset (tiny | small | medium),
 method (vr, pcr, wtg, d2q, wlr, ndt, cwm, cwm_l, cwm_c, d2co_a, d2co_s), link (gaussian |

@@ -2,7 +2,7 @@ r"""LTV framework on feedvisit_sim (ltv_video.md): PDQ, attributed slide time, a
 
   python -m experiments.ltv.main --config=experiments/ltv/config.py:runlocal --workdir=/tmp/ltv
   python -m experiments.ltv.main --config=experiments/ltv/config.py:seed=1 \
-      --workdir=/work/runs/watchtime/ltv/1
+      --workdir=workdirs/watchtime/ltv/1
   python -m experiments.ltv.main --config=experiments/ltv/config.py:seeds=0|1|2 --workdir=DIR
 
 Variants (one model each): full (PDQ head, attributed slide time with MSE + Tweedie, dual-stream

@@ -3,7 +3,7 @@ r"""Multi-attribution CVR learning (MAL / NATAL, CIKM'25) and the MAC benchmark 
 
   python -m experiments.mal.main --config=experiments/mal/config.py:runlocal --workdir=/tmp/mal
   python -m experiments.mal.main --config=experiments/mal/config.py:preset=medium,seed=2026 \
-      --workdir=/work/runs/mal/medium
+      --workdir=workdirs/mal/medium
 
 Arguments: preset (tiny | small | medium), n_users (overrides the preset), seed, models
 (``+``-separated: base, sharebottom, mmoe, ple, mal_natal, mal_natal_nocart, moae), mains

@@ -2,7 +2,7 @@ r"""READER (Li et al., WWW'26) and its baselines on ``trace_sim`` (reader_gmv.md
 
   python -m experiments.reader.main --config=experiments/reader/config.py:runlocal --workdir=/tmp/reader
   python -m experiments.reader.main --config=experiments/reader/config.py:preset=medium,seed=2025 \
-      --workdir=/work/runs/reader/medium
+      --workdir=workdirs/reader/medium
 
 Arguments (``key=value,...``): preset (tiny | small | medium | full), seed, clicks_per_day
 (overrides the preset's volume), width_div (divides the hidden widths), methods (``+``-separated, default all of ``METHODS``).

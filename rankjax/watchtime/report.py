@@ -1,6 +1,6 @@
 """Tables, must-hold checks and plots of the watch-time reproduction (the specs' deliverables).
 
-  python -m rankjax.watchtime.report --runs=/work/runs/watchtime --out=experiments
+  python -m rankjax.watchtime.report --runs=workdirs/watchtime --out=experiments
 
 Reads ``<runs>/{cwm,d2co}/<regime>/<seed>/<method>.json`` and ``<runs>/ltv/<seed>/<variant>.json``;
 writes ``experiments/{cwm,d2co,ltv}/results/`` (RESULTS.md, summary.json, PNG plots). Every number
