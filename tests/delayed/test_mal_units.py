@@ -73,7 +73,7 @@ def test_no_stop_gradient_at_lambda_zero(batch):
   b, vocab = batch
   m = MM.MultiAttribution(vocab, "mal_natal", "last", MM.aux_views("last", "mal_natal"))
   p = m.init(jax.random.PRNGKey(0), b)
-  g = jax.grad(lambda p: MM.loss_fn(m.apply(p, b), b, "last", 0.0)[0])(p)
+  g = jax.jit(jax.grad(lambda p, b: MM.loss_fn(m.apply(p, b), b, "last", 0.0)[0]))(p, b)
   for v in ("first", "mta", "linear", "cartesian"):
     tower = g["params"][f"tower_{v}"]
     # Hidden layers feed the fusion, so they get gradient; the aux output layer does not.
