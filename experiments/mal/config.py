@@ -8,7 +8,7 @@ r"""Multi-attribution CVR learning (MAL / NATAL, CIKM'25) and the MAC benchmark 
 Arguments: preset (tiny | small | medium), n_users (overrides the preset), seed, models
 (``+``-separated: base, sharebottom, mmoe, ple, mal_natal, mal_natal_nocart, moae), mains
 (``+``-separated main views), label_mode (binary | weighted), lr_from_script (D1).
-``runlocal``: 300 simulated users, small batches, mal_natal and base only.
+``runlocal``: 300 simulated users, small batches, mal_natal only.
 """
 import ml_collections
 
@@ -36,7 +36,7 @@ def get_config(arg=""):
   c.model, c.main, c.cartesian = "mal_natal", "last", True
   if arg == "runlocal":
     c.preset, c.n_users = "tiny", 300
-    c.models, c.mains = ["base", "mal_natal"], ["last"]
+    c.models, c.mains = ["mal_natal"], ["last"]
     c.batch_size = 512
     c.eval_batch_size = 1024
   return c

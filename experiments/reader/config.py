@@ -43,7 +43,6 @@ def get_config(arg=""):
   # dense_adam is the reference; rowwise_adam (lazy, sparse) is what fits larger presets on CPU.
   c.table_optimizer = a.get("table_optimizer", "dense_adam" if c.preset == "tiny" else "rowwise_adam")
   c.online_dual_compat_d4 = bool(int(a.get("compat_d4", 0)))
-  c.oracle_variants = any(m in ("oracle_independent",) for m in c.methods)
   if arg == "runlocal":
     c.preset, c.clicks_per_day = "tiny", 100
     c.methods = ["pre_dual", "online_dual", "reader"]
@@ -53,5 +52,4 @@ def get_config(arg=""):
     c.online_end = 82.0
     c.batch_size = 256
     c.table_optimizer = "dense_adam"
-    c.oracle_variants = False
   return c

@@ -140,8 +140,10 @@ def pretrain(setup: Setup, log=print) -> dict:
   base = _with({"ids": c["ids"]}, r=rep, label=c["gmv"], y_star=c["gmv"], label_prev=c["gmv"],
                is_close=1)
   comps = {}
+  from rankjax.delayed.reader_run import METHODS  # pylint: disable=g-import-not-at-top
+  needed = {METHODS[m][1] for m in cfg.methods}
   for i, name in enumerate(("single", "shared", "independent")):
-    if name == "independent" and not cfg.oracle_variants:
+    if name not in needed:
       continue
     comps[name] = setup.new(name, i)
     t0 = time.time()

@@ -50,12 +50,12 @@ def test_fusion_dims_and_models(batch):
   aux = MM.aux_views("last", "mal_natal")
   assert aux == ("first", "mta", "linear", "cartesian")
   m = MM.MultiAttribution(vocab, "mal_natal", "last", aux)
-  p = m.init(jax.random.PRNGKey(0), b)
+  p = jax.jit(m.init)(jax.random.PRNGKey(0), b)
   main = p["params"]["main_last"]
   assert main["F2"]["kernel"].shape == (128 * (len(aux) + 1), 128)
   assert main["F3"]["kernel"].shape == (64 * (len(aux) + 1), 64)
   assert main["F4"]["kernel"].shape == (32 * (len(aux) + 1), 32)
-  out = m.apply(p, b)
+  out = jax.jit(m.apply)(p, b)
   assert out["cartesian"].shape == (4, 16) and out["last"].shape == (4, 2)
   assert p["params"]["input"]["LayerNorm_0"]["scale"].shape == (336,)
 
@@ -72,8 +72,8 @@ def test_benchmark_models_run(batch):
 def test_no_stop_gradient_at_lambda_zero(batch):
   b, vocab = batch
   m = MM.MultiAttribution(vocab, "mal_natal", "last", MM.aux_views("last", "mal_natal"))
-  p = m.init(jax.random.PRNGKey(0), b)
-  g = jax.grad(lambda p: MM.loss_fn(m.apply(p, b), b, "last", 0.0)[0])(p)
+  p = jax.jit(m.init)(jax.random.PRNGKey(0), b)
+  g = jax.jit(jax.grad(lambda p, b: MM.loss_fn(m.apply(p, b), b, "last", 0.0)[0]))(p, b)
   for v in ("first", "mta", "linear", "cartesian"):
     tower = g["params"][f"tower_{v}"]
     # Hidden layers feed the fusion, so they get gradient; the aux output layer does not.

@@ -59,4 +59,8 @@ def test_mal_runlocal(tmp_path):
   natal = json.loads((tmp_path / "s" / "mal_natal__last.json").read_text())
   assert "first/gauc" in natal and "last/gauc_L3+" in natal
   out = mal_report.summarize(res, tmp_path, "runlocal")
-  assert out["orderings"][0]["name"].startswith("M1")
+  assert "mal_natal/last/binary" in out["summary"]
+  # Orderings need their models: add a fake BASE row 0.01 below on every seed.
+  base = [dict(r, model="base", **{"last/gauc": r["last/gauc"] - 0.01}) for r in res]
+  checks = mal_report.orderings(res + base)
+  assert checks[0]["name"].startswith("M1") and checks[0]["holds"]
