@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rankjax.data import mac as mac_data
+from rankjax.delayed import calibration
 
 PRESETS = {"tiny": 2_000, "small": 20_000, "medium": 100_000}
 DAYS, TRAIN_DAYS, SEQ = 21, 20, 20
@@ -144,13 +145,7 @@ def _paths(c: dict, w: dict, kappa: float, gap_days: float, theta_mta: float) ->
 
 
 def _bisect(f, lo, hi, target, iters=25, increasing=True):
-  for _ in range(iters):
-    mid = 0.5 * (lo + hi)
-    if (f(mid) < target) == increasing:
-      lo = mid
-    else:
-      hi = mid
-  return 0.5 * (lo + hi)
+  return calibration.bisect(f, lo, hi, target, iters, increasing)
 
 
 def calibrate(preset: str = "small", seed: int = 0) -> dict:

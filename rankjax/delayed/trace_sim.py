@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rankjax.data import trace as trace_data
+from rankjax.delayed import calibration
 
 DAY = 86400
 WINDOW = 7 * DAY
@@ -165,13 +166,7 @@ def _share_1h(p: dict) -> float:
 
 
 def _bisect(f, lo, hi, target, iters=30, increasing=True):
-  for _ in range(iters):
-    mid = 0.5 * (lo + hi)
-    if (f(mid) < target) == increasing:
-      lo = mid
-    else:
-      hi = mid
-  return 0.5 * (lo + hi)
+  return calibration.bisect(f, lo, hi, target, iters, increasing)
 
 
 def calibrate(seed: int = 0) -> dict:
