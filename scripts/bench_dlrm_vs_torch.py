@@ -203,7 +203,6 @@ def run_rankjax(a) -> dict:
 def worker_main(a):
   if a.threads < os.cpu_count():
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:a.threads]))
-  os.environ.setdefault("JAX_PLATFORMS", "cpu")
   sys.path.insert(0, a.root or REPO)
   res = run_rankjax(a)
   res["rankjax_root"] = a.root or REPO

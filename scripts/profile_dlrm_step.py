@@ -29,7 +29,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import bench_dlrm_vs_torch as bench  # pylint: disable=g-import-not-at-top,wrong-import-position
 

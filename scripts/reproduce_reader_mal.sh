@@ -11,7 +11,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh test
-export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 PRESET="${PRESET:-medium}"
 RUNS="${RUNS:-workdirs/delayed}"
 TAG="${TAG:-$PRESET}"

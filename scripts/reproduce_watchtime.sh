@@ -17,7 +17,6 @@ if [ -z "${PYTHON_BIN:-}" ]; then
   source scripts/_venv.sh test
   PYTHON_BIN=python
 fi
-export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 RUNS="${RUNS:-workdirs/watchtime}"
 SEEDS="${SEEDS:-0,1,2}"
 budget=cpu

@@ -63,6 +63,7 @@ def test_trainer_rejects_a_label_outside_its_loss_domain_before_the_step(tmp_pat
   click[37] = 2.0
   c = tiny_config.get_config()
   c.loss_types = {"task2": "mse"}  # task2 is real-valued; task1 keeps the default bce
+  c.eval.validation_split, c.eval.final_splits = "", ()  # the dataset has only a train split
   with pytest.raises(F.BatchError, match=r"labels/train: row \d+: label 'task1' has value 2\.0; "
                      r"its domain is 'binary'"):
     trainer.train_offline(c, str(tmp_path / "a"), dataset=_dataset(click))

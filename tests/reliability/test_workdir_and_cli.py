@@ -90,7 +90,8 @@ def test_cli_prints_a_batch_error_as_one_message(tmp_path):
       f"import sys\nsys.path.insert(0, {str(TINY.parent)!r})\nimport tiny_config\n"
       f"def get_config(arg=''):\n  c = tiny_config.get_config()\n  c.tasks = ('click',)\n"
       f"  c.dataset = dict(name='tabular', schema={str(tmp_path / 'schema.json')!r}, "
-      f"data_dir={str(tmp_path / 'prepared')!r})\n  return c\n")
+      f"data_dir={str(tmp_path / 'prepared')!r})\n"
+      f"  c.eval.validation_split, c.eval.final_splits = '', ()\n  return c\n")
   out = _cli(tmp_path / "wd", f"--config={cfg}")  # the later --config wins
   assert out.returncode == 1, out.stderr[-2000:]
   assert "Traceback" not in out.stderr, out.stderr[-2000:]

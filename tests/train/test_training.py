@@ -125,6 +125,7 @@ def test_out_of_vocabulary_id_fails_before_the_device_step(tmp_path):
   ds = registry.Dataset("bad", spec, {"train": cols})
   c = _config()
   c.train.eval_every = 1000
+  c.eval.validation_split, c.eval.final_splits = "", ()  # the dataset has only a train split
   with pytest.raises(F.BatchError, match=r"bad/train: feature 'u' has id 10 .*vocabulary size 10"):
     trainer.train_offline(c, str(tmp_path), dataset=ds)
 
