@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from rankjax.layers.activations import DiceLN
+from rankjax.losses.objectives import masked_mean  # noqa: F401 (re-exported)
 
 TAU1, TAU2, ROUTER_T = 0.1, 0.9, 0.5
 
@@ -136,11 +137,6 @@ def calibrated_label(y_obs, delta, r):
 
 def lmae(pred, y):
   return jnp.abs(jnp.log1p(pred) - jnp.log1p(y))
-
-
-def masked_mean(x, mask):
-  m = mask.astype(x.dtype)
-  return jnp.sum(x * m) / jnp.maximum(jnp.sum(m), 1.0)
 
 
 def reader_loss(pred, label, y_star, label_prev, is_close, valid, lam1=0.1, lam2=0.5):

@@ -18,6 +18,7 @@ from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.metrics import classification as C
 from rankjax.optim import sparse
+from rankjax.train import fit_arrays
 
 DAY = 86400
 
@@ -177,12 +178,7 @@ def _aux_step(params, stats, opt, b, offs, tx):
   return optax.apply_updates(params, upd), st, opt
 
 
-_ADAM = {}
-
-
-def adam(lr: float):
-  """One optax object per learning rate, so jitted steps taking it as a static arg compile once."""
-  return _ADAM.setdefault(float(lr), optax.adam(lr))
+adam = fit_arrays.cached_adam
 
 
 def pretrain_aux(key, x, targets: dict, buckets, *, lr=5e-2, bsz=5000, seed=42):

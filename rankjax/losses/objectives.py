@@ -17,6 +17,8 @@ _EPS = 1e-7
 
 
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+  """Mean over rows with mask 1; 0 (not NaN) when no row is selected."""
+  mask = mask.astype(x.dtype)
   return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 from rankjax.data import features as F
 from rankjax.layers import experts as X
 from rankjax.layers.mlp import MLP
+from rankjax.losses.objectives import masked_mean
 from rankjax.models import inputs
 from rankjax.models.registry import register
 
@@ -77,12 +78,6 @@ def owner_tree(params, tasks: Sequence[str]):
 
 # ------------------------------------------------------------------------------------------------
 # Pure pieces (unit-tested on their own).
-
-
-def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
-  """Mean over rows with mask 1; 0 (not NaN) when no row is selected."""
-  mask = mask.astype(x.dtype)
-  return (x * mask).sum() / jnp.maximum(mask.sum(), 1.0)
 
 
 def _per_task(prefix: str, tasks: Sequence[str], values: Sequence[jnp.ndarray]) -> dict:

@@ -20,6 +20,14 @@ from rankjax.data import features as F
 from rankjax.data import pipeline
 
 
+_ADAM: dict = {}
+
+
+def cached_adam(lr: float):
+  """One optax Adam per learning rate, so jitted steps taking it as a static arg compile once."""
+  return _ADAM.setdefault(float(lr), optax.adam(lr))
+
+
 def make_optimizer(lr: float, weight_decay: float = 0.0, clip: float = 0.0):
   parts = []
   if clip > 0:

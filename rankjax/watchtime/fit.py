@@ -20,18 +20,16 @@ import optax
 from rankjax.data import features as F
 from rankjax.data.errors import DataError
 from rankjax.layers import embedding
+from rankjax.train import fit_arrays
 
 
 def check_ids(spec: F.FeatureSpec, cols: Mapping[str, np.ndarray], source: str) -> None:
-  for f in spec.id_features:
-    if f.name not in cols:
-      raise DataError(f"{source}: missing feature column {f.name!r}")
-    x = np.asarray(cols[f.name])
-    bad = (x < 0) | (x >= f.num_rows)
-    if bad.any():
-      i = int(np.argmax(bad))
-      raise DataError(f"{source}, row {i}, field {f.name!r}: id {x[i]} outside [0, "
-                      f"{f.num_rows})")
+  """The id part of the host check of every batch (``F.validate_batch``), run once over whole
+  columns (dense columns may be derived later, so only the id features are required here)."""
+  try:
+    F.validate_batch(F.FeatureSpec(spec.id_features), cols, source=source, check_labels=False)
+  except F.BatchError as e:
+    raise DataError(str(e)) from None
 
 
 @dataclasses.dataclass
@@ -134,13 +132,7 @@ def _epoch_fn(net: Net, loss_fn: Callable, loss_key, tx, cap: int, bs: int):
   return epoch
 
 
-_ADAM: dict = {}
-
-
-def adam(lr: float):
-  if lr not in _ADAM:
-    _ADAM[lr] = optax.adam(lr)
-  return _ADAM[lr]
+adam = fit_arrays.cached_adam
 
 
 def fit(net: Net, cols: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray],

@@ -6,13 +6,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.stats import norm
 
+from rankjax.losses.objectives import bce_from_logits, masked_mean  # noqa: F401 (re-exported)
+
 LINKS = ("gaussian", "logistic")
-
-
-def masked_mean(x, mask):
-  """Mean over rows with mask 1; denominator max(count, 1) so empty masks give 0, not NaN (D2)."""
-  mask = mask.astype(x.dtype)
-  return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 def cwm_terms(f, z, censored, *, sigma: float, link: str = "gaussian", row_mask=None):
@@ -45,17 +41,12 @@ def tweedie(y, f, rho: float = 1.5):
   return (-y * jnp.exp((1.0 - rho) * f) / (1.0 - rho) + jnp.exp((2.0 - rho) * f) / (2.0 - rho))
 
 
-def bce_logits(f, y):
-  """Binary cross-entropy with soft labels y in [0, 1] on logits f."""
-  return -(y * jax.nn.log_sigmoid(f) + (1.0 - y) * jax.nn.log_sigmoid(-f))
-
-
 def row_loss(kind: str, f, y, weight):
   """Per-row loss of a single-output head (``labels.Rule.loss``, except "cwm")."""
   if kind == "bce":
-    return bce_logits(f, y)
+    return bce_from_logits(f, y)
   if kind == "wbce":
-    return weight * bce_logits(f, y)
+    return weight * bce_from_logits(f, y)
   if kind == "mse":
     return jnp.square(f - y)
   raise ValueError(f"unknown head loss {kind!r}")

@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from rankjax import metrics
+from rankjax.losses import objectives
 from rankjax.watchtime import feedvisit_sim as S
 from rankjax.watchtime import fit as T
 from rankjax.watchtime import kuai_tables
@@ -131,9 +132,9 @@ def _loss(variant, part):
     lg = out["logits"]
     if part == "delayed":
       return log_link(lg["author"], t["author"])
-    l = (jnp.mean(losses.bce_logits(lg["interaction"], t["like"]))
+    l = (jnp.mean(objectives.bce_from_logits(lg["interaction"], t["like"]))
          + jnp.mean(jnp.square(lg["watch"] - t["watch"]))
-         + jnp.mean(losses.bce_logits(lg["completion"], t["complete"])))
+         + jnp.mean(objectives.bce_from_logits(lg["completion"], t["complete"])))
     if slide == "pdq":
       l += jnp.mean(jnp.square(jax.nn.sigmoid(lg["slide"]) - t["pdq"]))
     else:

@@ -86,5 +86,5 @@ def test_in_memory_bad_ids_are_rejected_not_clamped(world):
   cols = T.feature_columns(world.spec, world.splits["test"])
   cols["video_id"] = cols["video_id"].copy()
   cols["video_id"][5] = world.spec["video_id"].vocab_size
-  with pytest.raises(DataError, match=r"row 5, field 'video_id': id \d+ outside"):
+  with pytest.raises(DataError, match=r"feature 'video_id' has id \d+ at row 5, outside"):
     T.check_ids(world.spec, cols, "test split")
