@@ -7,8 +7,9 @@ A config is ``base_config()`` with
 * the backbone's published hyper-parameters (`BACKBONES`), the "full" protocol of the specs;
 * the plug-in of the experiment: model kwargs layered on the backbone (an experiment's `PLUGINS`);
 * the common evaluation protocol (seq_baselines.md 6): leave-one-out, full ranking with history
-  masked, ties "expected", all users, NDCG/Recall/HR@5/10/20, split by ``same_day``; early stopping
-  and checkpoint selection on validation NDCG@10 only, test from the best validation checkpoint.
+  masked (option ``mask_history=False`` keeps it rankable), ties "expected", all users,
+  NDCG/Recall/HR@5/10/20, split by ``same_day``; early stopping and checkpoint selection on
+  validation NDCG@10 only, test from the best validation checkpoint.
 
 Options common to the experiments (`COMMON_OPTIONS`) override the protocol, e.g. ``epochs=6`` for
 a compute-capped run; the sweep puts such overrides into the run name, so capped runs never mix
@@ -32,6 +33,7 @@ COMMON_OPTIONS = dict(
     eval_every_epochs=None,   # evaluate every this many epochs (default: the backbone's)
     dim=None, max_len=None, ffn_dim=None,  # size overrides (semantic-ID runs on a CPU budget)
     emb_init=None,  # item-table init (normal | xavier_normal); default: the backbone's
+    mask_history=None,  # False: history items stay rankable in evaluation (default True)
     path=None)  # dataset=sequence_file: the file (or --config.dataset.path=...)
 
 # Option name -> registered data set. "sequence_file" is the user's own log: its options (path,
@@ -155,6 +157,9 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.eval.final_splits = ("test",)
   c.eval.ranking_ks = RANKING_KS
   c.eval.ranking_groups = ("same_day",)
+  # seq_baselines.md 6: history masked by default; mask_history=False gives the generative
+  # literature's unmasked rows (the option enters the run name, so the two never share a row).
+  c.eval.mask_history = bool(args_lib.pick(opts, "mask_history", True))
   c.eval.batch_size = 1024
   # seq_rote.md 5.3: the reference code's mode (optimistic ties, 10,000 users) is reported beside
   # ours; compat_seed fixes its user sample (drawn afresh at every evaluation step).

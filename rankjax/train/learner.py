@@ -87,6 +87,9 @@ class Learner:
   ranking_ks: Sequence[int] = (5, 10, 20)
   # Also emit the reference code's optimistic-tie metrics (``compat/...``; seq_rote.md 5.3).
   ranking_compat: bool = False
+  # Mask the user's history items (train/valid/test items other than the target) in full-ranking
+  # evaluation; False keeps them rankable (the spec's mask_history=False rows, seq_baselines.md 6).
+  ranking_mask_history: bool = True
 
   def __post_init__(self):
     tables = self.spec.tables()
@@ -308,6 +311,7 @@ class Learner:
     if self.eval_kind == "ranking":
       from rankjax.metrics import ranking  # pylint: disable=g-import-not-at-top
       return ranking.batch_metrics(outputs["scores"], batch, ks=tuple(self.ranking_ks),
+                                   mask_history=self.ranking_mask_history,
                                    compat=self.ranking_compat)
     return objectives.predictions(outputs, self.tasks, self.loss_types)
 

@@ -133,7 +133,8 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
       steps_per_epoch=steps_per_epoch, max_epochs=max_epochs,
       constant_tables=dict(constant_tables or {}), eval_kind=config.eval.get("kind", "pointwise"),
       ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))),
-      ranking_compat=bool(config.eval.get("compat_users", 0)))
+      ranking_compat=bool(config.eval.get("compat_users", 0)),
+      ranking_mask_history=bool(config.eval.get("mask_history", True)))
 
 
 @dataclasses.dataclass
