@@ -39,14 +39,68 @@ def test_causal_mask_future_cannot_change_past(attention, norm_first):
   assert not np.allclose(h0[:, 4:], h1[:, 4:])
 
 
-def test_post_ln_and_pre_ln_differ():
-  x = _x((1, 5, 8))
-  outs = []
-  for nf in (False, True):
-    blk = A.TransformerBlock(num_heads=2, ffn_dim=8, norm_first=nf)
-    params = blk.init(jax.random.PRNGKey(0), x, A.causal_mask(5))
-    outs.append(blk.apply(params, x, A.causal_mask(5))[0])
-  assert not np.allclose(outs[0], outs[1])
+# ---- float64 references computed from a layer's own parameters ---------------------------------
+
+def np_layer_norm(x, p, eps):
+  mu = x.mean(-1, keepdims=True)
+  var = ((x - mu) ** 2).mean(-1, keepdims=True)
+  return (x - mu) / np.sqrt(var + eps) * np.asarray(p["scale"]) + np.asarray(p["bias"])
+
+
+def np_attention(p, x, mask, heads, rotary=None, rotate_values=False):
+  """Multi-head attention by hand; ``rotary`` turns q and k (and v only if ``rotate_values``)."""
+  x = np.asarray(x, np.float64)
+  proj = lambda n: x @ np.asarray(p[n]["kernel"]) + np.asarray(p[n]["bias"])
+  q, k, v = (proj(n).reshape(x.shape[:-1] + (heads, -1)) for n in ("query", "key", "value"))
+  if rotary is not None:
+    rot = lambda y: np.asarray(rotary(jnp.asarray(y, jnp.float32)), np.float64)
+    q, k = rot(q), rot(k)
+    v = rot(v) if rotate_values else v
+  logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])
+  if mask is not None:
+    logits = np.where(np.asarray(mask), logits, A.NEG)
+  w = np.exp(logits - logits.max(-1, keepdims=True))
+  w = w / w.sum(-1, keepdims=True)
+  out = np.einsum("bhqk,bkhd->bqhd", w, v).reshape(x.shape)
+  return out @ np.asarray(p["out"]["kernel"]) + np.asarray(p["out"]["bias"])
+
+
+def np_block(p, x, mask, heads, *, norm_first, eps, act=jax.nn.relu, rotary=None):
+  """``TransformerBlock`` by hand (no dropout): post-LN ``LN(x + Attn(x))``, ``LN(x + FFN(x))``;
+  pre-LN ``x + Attn(LN(x))``, ``x + FFN(LN(x))``."""
+  x = np.asarray(x, np.float64)
+  dense = lambda n, h: h @ np.asarray(p[n]["kernel"]) + np.asarray(p[n]["bias"])
+  ffn = lambda h: dense("ffn_out", np.asarray(act(dense("ffn_in", h)), np.float64))
+  attn = lambda h: np_attention(p["attention"], h, mask, heads, rotary)
+  ln = lambda n, h: np_layer_norm(h, p[n], eps)
+  if norm_first:
+    h = x + attn(ln("ln_attn", x))
+    return h + ffn(ln("ln_ffn", h))
+  h = ln("ln_attn", x + attn(x))
+  return ln("ln_ffn", h + ffn(h))
+
+
+def jitter(variables, seed=0, scale=0.3):
+  """Every parameter moved off its initial value (zero biases, unit LN scales), so that a
+  reference that skips one of them cannot agree by accident."""
+  leaves, tree = jax.tree.flatten(variables)
+  rng = np.random.default_rng(seed)
+  return jax.tree.unflatten(tree, [v + jnp.asarray(scale * rng.normal(size=v.shape), v.dtype)
+                                   for v in leaves])
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_block_matches_the_hand_computed_post_ln_and_pre_ln_block(norm_first):
+  x = _x((2, 5, 8))
+  mask = A.causal_mask(5)
+  blk = A.TransformerBlock(num_heads=2, ffn_dim=12, norm_first=norm_first, ln_eps=1e-6)
+  params = jitter(blk.init(jax.random.PRNGKey(0), x, mask))
+  got, _ = blk.apply(params, x, mask)
+  want = np_block(params["params"], x, mask, 2, norm_first=norm_first, eps=1e-6)
+  np.testing.assert_allclose(got, want, atol=2e-5)
+  # The other placement is far from it (the reference tells the two apart).
+  other = np_block(params["params"], x, mask, 2, norm_first=not norm_first, eps=1e-6)
+  assert np.abs(other - want).max() > 0.1
 
 
 def test_lambda_init_schedule():
@@ -107,16 +161,26 @@ def test_focused_parameter_count_matches_standard_layer():
   assert foc == std + 4 * dh + 2 * dh
 
 
-def test_rotary_is_applied_to_queries_and_keys():
+@pytest.mark.parametrize("kind", ["rope", "rote"])
+def test_rotary_turns_queries_and_keys_and_not_values(kind):
   from rankjax.layers import position as P
-  x = _x((1, 4, 8))
+  x = _x((2, 4, 8))
+  mask = A.causal_mask(4)
+  if kind == "rope":
+    rot = P.rope(jnp.arange(4)[None], 4)
+  else:  # RoTE's weighted sum of three rotations also rescales (up to 3x), so v would change norm
+    ts = jnp.asarray([[0, 86400 * 3, 86400 * 40, 86400 * 400]] * 2) + 1_300_000_000
+    rot = P.rote(ts, jnp.ones((2, 4)), 4)
   mha = A.MultiHeadAttention(2)
-  params = mha.init(jax.random.PRNGKey(0), x)
-  rot = P.rope(jnp.arange(4)[None], 4)
-  a, _ = mha.apply(params, x, A.causal_mask(4), rotary=rot)
-  b, _ = mha.apply(params, x, A.causal_mask(4))
-  np.testing.assert_allclose(a[:, 0], b[:, 0], atol=1e-6)    # position 0: identity rotation
-  assert not np.allclose(a[:, 1:], b[:, 1:])
+  params = jitter(mha.init(jax.random.PRNGKey(0), x))
+  got, _ = mha.apply(params, x, mask, rotary=rot)
+  want = np_attention(params["params"], x, mask, 2, rot)
+  np.testing.assert_allclose(got, want, atol=2e-5)
+  # Rotating v as well gives a clearly different output, so the check above can tell.
+  wrong = np_attention(params["params"], x, mask, 2, rot, rotate_values=True)
+  assert np.abs(wrong - want).max() > 0.05
+  plain = np_attention(params["params"], x, mask, 2)
+  assert np.abs(plain - want).max() > 0.05             # and the rotation does something
 
 
 def test_fused_attention_matches_the_explicit_path():
