@@ -58,8 +58,9 @@ BACKBONES = {
         embedding_init="xavier_normal"),
     # seq_baselines.md 5.2/5.4 (RPG), with LETTER 4 + 1 substitute SIDs (M = 5): n_embd 448,
     # 2 layers, 4 heads, n_inner 1024, dropout embd/attn 0.5, AdamW lr 3e-4 wd 0, clip 1.0,
-    # batch 256, 150 epochs, patience 20. The cosine/warm-up schedule is not available in the
-    # trainer (constant lr; see experiments/fair/README.md).
+    # batch 256, 150 epochs, patience 20. The reference's warm-up + cosine decay is the trainer's
+    # optimizer.schedule="cosine" with warmup_steps; it is not set here, so the stored runs used a
+    # constant lr (experiments/fair/README.md).
     "semantic_id": dict(
         example="semantic_id", model="semantic_id", dim=448, max_len=50,
         kwargs=dict(num_blocks=2, num_heads=4, ffn_dim=1024, temperature=0.07,
