@@ -2,11 +2,15 @@
 import os
 import sys
 
+import jax
 import numpy as np
 import pytest
 
+from rankjax.data import features as F
+from rankjax.data import registry
 from rankjax.optim import multitask
 from rankjax.train import trainer
+from rankjax.train import workdir_lock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -32,6 +36,49 @@ def test_method_trains_and_logs_weights(method, tmp_path):
   results = trainer.train_offline(_config(method), str(tmp_path))
   auc = results["metrics"]["test/auc/mean"]
   assert np.isfinite(auc) and auc > 0.55, (method, auc)
+
+
+SPLIT_TOWERS = ("dedicated", "on_shared", "tower_task2")
+
+
+def _steps(config, workdir, num_steps, dataset=None):
+  """Runs ``num_steps`` jitted train steps of ``config`` on the trainer's own batches.
+
+  Returns (states, metrics): the host copies of the state before every step and after the last,
+  and each step's metrics.
+  """
+  dataset = dataset or registry.load(config.dataset)
+  s = trainer.setup(config, str(workdir), dataset=dataset)
+  src = trainer.train_source(dataset, config.train.batch_size, config.seed)
+  states, metrics = [jax.device_get(s.state)], []
+  for k in range(num_steps):
+    batch = s.put(F.validate_batch(dataset.spec, src.batch(k), label_domains=s.label_domains))
+    s.state, m = s.train_step(s.state, batch)
+    states.append(jax.device_get(s.state))
+    metrics.append(jax.device_get(m))
+  for closable in (s.writer, s.checkpointer, s.best):
+    closable.close()
+  workdir_lock.release(str(workdir))
+  return states, metrics
+
+
+def test_drgrad_without_router_and_updater_is_split_mmoe_bit_for_bit(tmp_path):
+  # mto_drgrad.md 10: with the router off and mu fixed at 0.5, DRGrad equals Split-MMoE (the
+  # EW sum on split_mmoe) bit for bit from the same seed.
+  split = _config("ew", model="split_mmoe")
+  off = _config("drgrad", model="split_mmoe", towers=SPLIT_TOWERS, router=False, updater="none")
+  ds = registry.load(split.dataset)
+  a, _ = _steps(split, tmp_path / "split", 5, ds)
+  b, m = _steps(off, tmp_path / "drgrad", 5, ds)
+  for ka, kb in zip(a, b):
+    jax.tree.map(np.testing.assert_array_equal, (ka.params, ka.opt_state),
+                 (kb.params, kb.opt_state))
+  np.testing.assert_array_equal(np.stack([x["mto/mu"] for x in m]), np.full((5, 2), 0.5))
+  # The same DRGrad with its router on does move the parameters (the comparison can fail).
+  routed = _config("drgrad", model="split_mmoe", towers=SPLIT_TOWERS, updater="none")
+  c, _ = _steps(routed, tmp_path / "routed", 2, ds)
+  dedicated = lambda st: st.params["model"]["tower_task1"]["dedicated"]["head"]["kernel"]
+  assert not np.array_equal(dedicated(a[2]), dedicated(c[2]))
 
 
 def test_drgrad_feeds_mu_into_split_mmoe(tmp_path):
