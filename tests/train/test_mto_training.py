@@ -44,22 +44,22 @@ SPLIT_TOWERS = ("dedicated", "on_shared", "tower_task2")
 def _steps(config, workdir, num_steps, dataset=None):
   """Runs ``num_steps`` jitted train steps of ``config`` on the trainer's own batches.
 
-  Returns (states, metrics): the host copies of the state before every step and after the last,
-  and each step's metrics.
+  Returns (states, metrics, batches, setup): host copies of the state before every step and
+  after the last, each step's metrics and host batch, and the trainer's Setup (its writers closed).
   """
   dataset = dataset or registry.load(config.dataset)
   s = trainer.setup(config, str(workdir), dataset=dataset)
   src = trainer.train_source(dataset, config.train.batch_size, config.seed)
-  states, metrics = [jax.device_get(s.state)], []
+  states, metrics, batches = [jax.device_get(s.state)], [], []
   for k in range(num_steps):
-    batch = s.put(F.validate_batch(dataset.spec, src.batch(k), label_domains=s.label_domains))
-    s.state, m = s.train_step(s.state, batch)
+    batches.append(F.validate_batch(dataset.spec, src.batch(k), label_domains=s.label_domains))
+    s.state, m = s.train_step(s.state, s.put(batches[-1]))
     states.append(jax.device_get(s.state))
     metrics.append(jax.device_get(m))
   for closable in (s.writer, s.checkpointer, s.best):
     closable.close()
   workdir_lock.release(str(workdir))
-  return states, metrics
+  return states, metrics, batches, s
 
 
 def test_drgrad_without_router_and_updater_is_split_mmoe_bit_for_bit(tmp_path):
@@ -68,24 +68,64 @@ def test_drgrad_without_router_and_updater_is_split_mmoe_bit_for_bit(tmp_path):
   split = _config("ew", model="split_mmoe")
   off = _config("drgrad", model="split_mmoe", towers=SPLIT_TOWERS, router=False, updater="none")
   ds = registry.load(split.dataset)
-  a, _ = _steps(split, tmp_path / "split", 5, ds)
-  b, m = _steps(off, tmp_path / "drgrad", 5, ds)
+  a, _, _, _ = _steps(split, tmp_path / "split", 5, ds)
+  b, m, _, _ = _steps(off, tmp_path / "drgrad", 5, ds)
   for ka, kb in zip(a, b):
     jax.tree.map(np.testing.assert_array_equal, (ka.params, ka.opt_state),
                  (kb.params, kb.opt_state))
   np.testing.assert_array_equal(np.stack([x["mto/mu"] for x in m]), np.full((5, 2), 0.5))
   # The same DRGrad with its router on does move the parameters (the comparison can fail).
   routed = _config("drgrad", model="split_mmoe", towers=SPLIT_TOWERS, updater="none")
-  c, _ = _steps(routed, tmp_path / "routed", 2, ds)
+  c, _, _, _ = _steps(routed, tmp_path / "routed", 2, ds)
   dedicated = lambda st: st.params["model"]["tower_task1"]["dedicated"]["head"]["kernel"]
   assert not np.array_equal(dedicated(a[2]), dedicated(c[2]))
 
 
-def test_drgrad_feeds_mu_into_split_mmoe(tmp_path):
-  c = _config("drgrad", model="split_mmoe",
-              towers=("dedicated", "on_shared", "tower_task2"))
-  results = trainer.train_offline(c, str(tmp_path))
-  assert np.isfinite(results["metrics"]["test/auc/mean"])
+def _split_logits(learner, state, batch):
+  """Split-MMoE's (z1', z1'') and task-1 labels, from the model applied outside the trainer."""
+  from rankjax.layers import embedding as E  # pylint: disable=g-import-not-at-top
+  emb = E.lookup(learner.spec, state.params["embeddings"], batch)
+  out = learner.model.apply({"params": state.params["model"]}, emb, batch, train=False)
+  return out["extra"]["split_dedicated"], out["extra"]["split_on_shared"]
+
+
+def _task1_loss(z1a, z1b, mu, batch):
+  """Mean BCE of task 1 when z1 = mu' z1' + mu'' z1'' (float64, written out independently)."""
+  z = mu[0] * np.asarray(z1a, np.float64) + mu[1] * np.asarray(z1b, np.float64)
+  y = np.asarray(batch["task1"], np.float64)
+  return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def test_drgrad_mu_moves_and_reaches_the_next_forward_pass(tmp_path):
+  # mto_drgrad.md 5 / Algorithm 1: the updater's mu of step k is the one step k + 1's forward
+  # pass mixes the two task-1 towers with; evaluation uses the last mu.
+  c = _config("drgrad", model="split_mmoe", towers=SPLIT_TOWERS)
+  n = 6
+  states, metrics, batches, s = _steps(c, tmp_path, n)
+  mus = np.stack([m["mto/mu"] for m in metrics])
+  assert np.all(np.abs(mus[:, 0] - 0.5) > 1e-3), mus  # the updater moves mu away from 0.5
+  assert np.all(np.abs(np.diff(mus[:, 0])) > 1e-6), mus  # ... and keeps moving it
+  np.testing.assert_array_equal(states[0].mto_state.mu, [0.5, 0.5])
+  for k in range(n):  # the state carries step k's mu into step k + 1
+    np.testing.assert_array_equal(states[k + 1].mto_state.mu, metrics[k]["mto/mu"])
+  for k in range(1, n):
+    # Step k's logged task-1 loss is the loss under mu from step k - 1, not under the mu of
+    # step k - 2 or the initial 0.5.
+    z1a, z1b = _split_logits(s.learner, states[k], batches[k])
+    fresh = _task1_loss(z1a, z1b, metrics[k - 1]["mto/mu"], batches[k])
+    stale = [_task1_loss(z1a, z1b, mu, batches[k])
+             for mu in (states[k - 1].mto_state.mu, (0.5, 0.5))]
+    logged = float(metrics[k]["loss/task1"])
+    err = abs(logged - fresh)
+    assert err < 2e-6 * abs(logged), (k, logged, fresh)
+    # The stale mixes are told apart: each misses the logged loss by far more than the fresh one.
+    assert all(abs(logged - x) > 10 * max(err, 1e-7) for x in stale), (k, logged, fresh, stale)
+  # Evaluation mixes with the last mu.
+  final = jax.device_get(s.eval_step(s.state, s.put(batches[0])))
+  z1a, z1b = _split_logits(s.learner, states[-1], batches[0])
+  mu = metrics[-1]["mto/mu"]
+  np.testing.assert_allclose(final["task1"], jax.nn.sigmoid(mu[0] * z1a + mu[1] * z1b),
+                             rtol=1e-5)
 
 
 def test_wrong_method_name_lists_valid_ones(tmp_path):
