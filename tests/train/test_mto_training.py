@@ -128,6 +128,64 @@ def test_drgrad_mu_moves_and_reaches_the_next_forward_pass(tmp_path):
                              rtol=1e-5)
 
 
+def _method_inputs(learner, state, batch):
+  """The inputs of ``learner.mto.update`` at ``state``, with the per-task gradients recomputed
+  outside the trainer: ``jax.jacrev`` of the loss vector of a plain (``E.lookup``) forward pass,
+  with the train step's dropout key and batch statistics."""
+  from rankjax.layers import embedding as E  # pylint: disable=g-import-not-at-top
+  from rankjax.losses import objectives  # pylint: disable=g-import-not-at-top
+  rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+  trainable = {"model": state.params["model"], "embeddings": state.params["embeddings"]}
+
+  def loss_vec(tr):
+    emb = E.lookup(learner.spec, tr["embeddings"], batch)
+    out, _ = learner.model.apply({"params": tr["model"], **state.model_state}, emb, batch,
+                                 train=True, rngs={"dropout": rng},
+                                 mutable=list(state.model_state))
+    return objectives.task_losses(out, batch, learner.tasks, learner.loss_types)
+
+  losses, grads = loss_vec(trainable), jax.jacrev(loss_vec)(trainable)
+  (epoch_info, _) = learner._epoch_info(state)  # pylint: disable=protected-access
+  return dict(per_task_grads={"dense": grads, "rows": {}}, params={"dense": trainable, "rows": {}},
+              losses=losses, rng=rng, row_ids={}, epoch_info=epoch_info)
+
+
+# Methods whose weights depend on the batch (or on state the method trains), so that a weight
+# logged from the wrong gradients, losses or state shows.
+# One Gram-matrix solver, one min-norm method, a method with trained weights and PUB (an "update"
+# method): the other methods share these code paths (weighting.make).
+DATA_WEIGHTED = ("nash", "mgda", "uw", "pub")
+
+
+@pytest.mark.parametrize("method", DATA_WEIGHTED)
+def test_logged_weights_are_the_methods_own_output(method, tmp_path):
+  c = _config(method)
+  c.embedding.sparse = False  # dense tables: the reference gradients are one plain jacrev
+  n = 3
+  states, metrics, batches, s = _steps(c, tmp_path, n)
+  logged = np.stack([m["mto/weights"] for m in metrics])
+
+  @jax.jit
+  def own_output(state, batch):
+    _, new_state, info = s.learner.mto.update(state=state.mto_state,
+                                              **_method_inputs(s.learner, state, batch))
+    return info["weights"], new_state
+
+  refs = [jax.device_get(own_output(states[k], batches[k])) for k in range(n)]
+  # PUB's weights come from Adam-normalised updates g / (sqrt(g^2) + eps), which turn the float
+  # noise of gradient entries near eps (jacrev here, vmap(grad) in the trainer) into ~1e-4
+  # relative changes; the step-to-step movement below is 10x larger.
+  rtol = 1e-3 if method == "pub" else 1e-4
+  np.testing.assert_allclose(logged, np.stack([w for w, _ in refs]), rtol=rtol, atol=1e-6)
+  # The method state the trainer carries is the method's own output too (UW's weights are a
+  # function of that state; its losses reach the weights only through it).
+  for k, (_, new_state) in enumerate(refs):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-5),
+                 states[k + 1].mto_state, new_state)
+  # The weights move from step to step, so the comparison above pins the step as well.
+  assert np.abs(np.diff(logged, axis=0)).max() > 10 * rtol, logged
+
+
 def test_wrong_method_name_lists_valid_ones(tmp_path):
   with pytest.raises(ValueError, match=r"unknown MTO method 'pcgard'; valid: .*pcgrad"):
     trainer.train_offline(_config("pcgard"), str(tmp_path))
