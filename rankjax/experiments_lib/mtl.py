@@ -337,6 +337,8 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   steps = math.ceil(data["train_rows"] / batch) if data["train_rows"] else ALIEXPRESS_EVAL_EVERY
   c.train.eval_every = steps  # once per epoch: early stopping counts epochs
   c.train.log_every = max(1, min(50, steps))
+  if c.mto.name == "drgrad":
+    c.train.log_every = 1  # mto_drgrad.md 5: mu' is logged every step (sweep keeps the trajectory)
   # Sweep runs are minutes long (the best checkpoint is kept anyway); AliExpress runs take hours,
   # so they checkpoint at every evaluation and a rerun resumes.
   c.train.checkpoint_every = steps if family == "aliexpress" else 0
@@ -351,7 +353,7 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   if opts["runlocal"]:
     c.train.num_epochs = 1
     c.train.eval_every = min(c.train.eval_every, 20)
-    c.train.log_every = 5
+    c.train.log_every = 1 if c.mto.name == "drgrad" else 5
   return c
 
 

@@ -85,6 +85,29 @@ def _mto_log(workdir) -> dict:
   return last
 
 
+# Per-step method logs kept in the results JSON, because the workdir (and its metrics.jsonl) is
+# deleted after the run: DRGrad's (mu', mu''), whose saturation the README reports
+# (mto_drgrad.md 5, 10.3).
+TRAJECTORY_KEYS = ("mto/mu",)
+
+
+def mto_trajectory(workdir, keys: Sequence[str] = TRAJECTORY_KEYS) -> dict:
+  """``{"step": [...], key: [...]}`` over the train log lines of ``workdir`` that carry any of
+  ``keys`` (DRGrad runs log every step); ``{}`` when none does."""
+  path = Path(workdir) / "metrics.jsonl"
+  if not path.exists():
+    return {}
+  rows = [rec for rec in map(json.loads, path.read_text().splitlines())
+          if rec.get("split") == "train" and any(k in rec for k in keys)]
+  if not rows:
+    return {}
+  out = {"step": [int(r["step"]) for r in rows]}
+  for k in keys:
+    if all(k in r for r in rows):
+      out[k] = [r[k] for r in rows]
+  return out
+
+
 def summarise(run: Mapping[str, Any], paper: str, config, results: Mapping[str, Any],
               wall_s: float, workdir) -> dict:
   """The small JSON written per run."""
@@ -106,6 +129,7 @@ def summarise(run: Mapping[str, Any], paper: str, config, results: Mapping[str, 
                 "eval_every": results.get("eval_every_steps") or config.train.eval_every},
       "early_stopping": config.train.early_stopping.to_dict(),
       "mto_log": _mto_log(workdir),
+      "mto_trajectory": mto_trajectory(workdir),
   }
 
 

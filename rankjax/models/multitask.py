@@ -205,10 +205,13 @@ class _MultiTask(nn.Module):
                kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
                name=name)
 
+  def _tower_kwargs(self) -> dict:
+    """Every field of a task tower; Split-MMoE's T1', T1'' are built from the same dict as T2."""
+    return dict(features=tuple(self.tower_hidden), activation=self.activation, norm=self.norm,
+                kernel_init=self.kernel_init, bn_momentum=self.bn_momentum, dropout=self.dropout)
+
   def _tower(self, name: str) -> X.Tower:
-    return X.Tower(tuple(self.tower_hidden), activation=self.activation, norm=self.norm,
-                   kernel_init=self.kernel_init, bn_momentum=self.bn_momentum,
-                   dropout=self.dropout, name=name)
+    return X.Tower(**self._tower_kwargs(), name=name)
 
   def _tower_logits(self, feats: Sequence[jnp.ndarray], train: bool) -> dict[str, jnp.ndarray]:
     return {t: self._tower(f"tower_{t}")(h, train=train) for t, h in zip(self.tasks, feats)}
@@ -380,16 +383,14 @@ class AITM(_MultiTask):
 
 
 class _SplitTower(nn.Module):
-  """Task 1's two identical towers: ``dedicated`` (T1' on v1) and ``on_shared`` (T1'' on v_s)."""
-  features: Sequence[int]
-  activation: str
-  norm: str
-  dropout: float
+  """Task 1's two towers ``dedicated`` (T1' on v1) and ``on_shared`` (T1'' on v_s), built from
+  ``tower_kwargs`` (the parent's `_tower_kwargs`), so that they are identical to T2: DRGrad's
+  router compares the three towers' gradients coordinate by coordinate."""
+  tower_kwargs: Mapping[str, Any]
 
   @nn.compact
   def __call__(self, v1, vs, *, train: bool):
-    tower = lambda name: X.Tower(tuple(self.features), self.activation, self.norm, self.dropout,
-                                 name=name)
+    tower = lambda name: X.Tower(**self.tower_kwargs, name=name)
     return tower("dedicated")(v1, train=train), tower("on_shared")(vs, train=train)
 
 
@@ -432,8 +433,7 @@ class SplitMMoE(_MixtureOfExperts):
     vs_a, vs_b = vs, vs
     if self.route is not None:
       v1, vs_a, vs_b = self.route(v1, vs_a, vs_b)
-    z1a, z1b = _SplitTower(tuple(self.tower_hidden), self.activation, self.norm, self.dropout,
-                           name=f"tower_{t1}")(v1, vs_a, train=train)
+    z1a, z1b = _SplitTower(self._tower_kwargs(), name=f"tower_{t1}")(v1, vs_a, train=train)
     z2 = self._tower(f"tower_{t2}")(vs_b, train=train)
     mu = self._mu()
     extra = {"split_dedicated": z1a, "split_on_shared": z1b}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -103,6 +103,30 @@ def plot_chunks(workdir: str, chunks: Sequence[dict], out_name: str = "chunks.pn
     ax.legend(fontsize=8)
   fig.tight_layout()
   path = os.path.join(workdir, out_name)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def plot_mu_trajectories(trajectories: Mapping[str, Mapping], path: str, title: str = "",
+                         key: str = "mto/mu") -> str:
+  """DRGrad's mu' against the step, one line per run (mto_drgrad.md 10.3).
+
+  ``trajectories`` maps a label to a per-step log ``{"step": [...], key: [[mu', mu''], ...]}``
+  (``sweep.mto_trajectory``, kept as ``mto_trajectory`` in a run's results JSON). Dotted lines
+  mark 0.5 (the Split-MMoE mix) and the saturation bounds 0.01 / 0.99.
+  """
+  fig, ax = plt.subplots(figsize=(6.4, 4.0))
+  for label, log in trajectories.items():
+    if log.get(key):
+      ax.plot(log["step"], np.asarray(log[key], float)[:, 0], lw=1.2, label=label)
+  for y in (0.01, 0.5, 0.99):
+    ax.axhline(y, color="k", ls=":", lw=0.7, alpha=0.6)
+  ax.set(xlabel="step", ylabel="mu' (weight of T1' on v1)", ylim=(-0.02, 1.02),
+         title=title or "DRGrad mixing weight")
+  if ax.lines:
+    ax.legend(fontsize=7)
+  fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path

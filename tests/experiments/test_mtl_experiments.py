@@ -14,6 +14,7 @@ from rankjax.experiments_lib import args as args_lib
 from rankjax.experiments_lib import mtl
 from rankjax.experiments_lib import report
 from rankjax.experiments_lib import sweep
+from rankjax.train import plots
 from rankjax.train import trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +61,12 @@ def test_runlocal_trains_end_to_end(name, fixture, tmp_path):
   if name in ("pub", "drgrad"):  # alpha / mu are logged (mto_pub.md 7.3, mto_drgrad.md 5)
     logs = _mto_logs(tmp_path / "run")
     assert logs and all(np.isfinite(logs[-1]["mto/weights"]))
+  if name == "drgrad":  # every step's mu, as the sweep keeps it, and its plot
+    traj = sweep.mto_trajectory(tmp_path / "run")
+    assert traj["step"] == list(range(1, results["steps"] + 1))
+    assert len(traj["mto/mu"]) == results["steps"]
+    png = plots.plot_mu_trajectories({"runlocal": traj}, str(tmp_path / "mu.png"))
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_aliexpress_config_runs_on_fixture(tmp_path):
@@ -226,6 +233,33 @@ def test_sweep_expands_filters_and_resumes(tmp_path):
   assert saved["options"]["seed"] == 0 and saved["mto"]["name"] == "ew"
   sweep.run_grid(runs, **kwargs)  # everything exists: nothing is retrained
   assert len(calls) == 2
+
+
+def test_sweep_keeps_the_mu_trajectory_after_deleting_the_workdir(tmp_path):
+  runs = [dict(dataset="synthetic_drgrad", model="split_mmoe", method="drgrad", seed=0)]
+  mus = [[0.5 + 0.01 * k, 0.5 - 0.01 * k] for k in range(1, 4)]
+
+  def fake_train(config, workdir, dataset):
+    del dataset
+    assert config.train.log_every == 1  # DRGrad logs mu every step
+    lines = [{"step": k, "split": "train", "loss": 1.0, "mto/mu": mu}
+             for k, mu in enumerate(mus, 1)]
+    lines.insert(2, {"step": 2, "split": "validation", "auc/mean": 0.6})
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    (Path(workdir) / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    return {"metrics": {"test/auc/mean": 0.6}, "steps": 3}
+
+  get_config = lambda arg: mtl.get_config(arg + ",num_examples=550", experiment="drgrad",
+                                          defaults={})
+  (path,) = sweep.run_grid(runs, paper="drgrad", get_config=get_config,
+                           results_dir=tmp_path / "res", workdir_root=tmp_path / "wd",
+                           train_fn=fake_train, log=lambda m: None)
+  assert not (tmp_path / "wd" / "drgrad" / path.stem).exists()
+  saved = json.loads(path.read_text())
+  assert saved["mto_trajectory"] == {"step": [1, 2, 3], "mto/mu": mus}
+  assert saved["mto_log"] == {"mto/mu": mus[-1]}
+  png = plots.plot_mu_trajectories({"seed 0": saved["mto_trajectory"]}, str(tmp_path / "mu.png"))
+  assert Path(png).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_reevaluate_adds_new_metrics_and_rejects_changed_ones(tmp_path):

@@ -226,6 +226,40 @@ def test_split_mmoe_mu_route_and_prob_mix():
     _init(_build("split_mmoe", tasks=("a", "b", "c")), emb, batch)
 
 
+def _towers_called(model, emb, batch):
+  """{module path: X.Tower instance} of every tower the model calls while initialising."""
+  towers = {}
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, X.Tower) and context.method_name == "__call__":
+      towers["/".join(context.module.path)] = context.module
+    return next_fun(*args, **kwargs)
+
+  with flax.linen.intercept_methods(record):
+    variables = _init(model, emb, batch)
+  return towers, variables
+
+
+def test_split_mmoe_towers_are_built_like_t2():
+  # mto_drgrad.md 2: T1', T1'' and T2 have identical architectures, init and norm included.
+  emb, batch = _emb_and_batch(batch_size=64)
+  model = _build("split_mmoe", tower_hidden=(256,), kernel_init="he_normal", norm="batch",
+                 bn_momentum=0.9, dropout=0.1)
+  towers, variables = _towers_called(model, emb, batch)
+  assert sorted(towers) == ["tower_buy", "tower_click/dedicated", "tower_click/on_shared"]
+  fields = ("features", "activation", "norm", "dropout", "kernel_init", "bn_momentum")
+  t2 = {f: getattr(towers["tower_buy"], f) for f in fields}
+  assert t2["kernel_init"] == "he_normal" and t2["bn_momentum"] == 0.9
+  for path in ("tower_click/dedicated", "tower_click/on_shared"):
+    assert {f: getattr(towers[path], f) for f in fields} == t2, path
+  # The init law itself: he_normal's std is sqrt(2 / fan_in) (lecun_normal's would be 0.71x).
+  params = variables["params"]
+  for tower in (params["tower_buy"], params["tower_click"]["dedicated"],
+                params["tower_click"]["on_shared"]):
+    kernel = np.asarray(tower["mlp"]["dense_0"]["kernel"])
+    np.testing.assert_allclose(kernel.std(), np.sqrt(2.0 / kernel.shape[0]), rtol=0.1)
+
+
 def test_split_mmoe_ppnet_gate_starts_at_identity():
   emb, batch = _emb_and_batch()
   with_ppnet = _build("split_mmoe", ppnet_features=("user", "item"))

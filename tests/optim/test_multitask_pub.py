@@ -98,31 +98,66 @@ def _f32(tree):
   return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
 
 
-def test_alpha_one_is_sum_of_per_task_adam_updates_official_parity():
-  """alpha = 1: shared leaves move by -lr sum_t u_t (the per-task Adam updates from the shared
-  moments), the moments absorb sum_t g_t, owned leaves take plain Adam on sum_t g_t; weight
-  decay T times on shared leaves (official_wd_repeat), once on owned leaves."""
-  params, m, v, g = _model(0)
-  lr, wd, k = 1e-2, 0.05, 3
-  owners = mt.by_name({"tower_0": 0, "tower_1": 1})
+def _official_step(params, m, v, k, grads, lr, wd, shared):
+  """One step of the official PUB optimiser with alpha = 1, transcribed as a plain float64 loop
+  (mto_pub.md 3.1, 3.5, 3.6 and 6.3; MTOReclib's AdamMultiTask.step). Leaves are flat dicts
+  {name: array}; ``grads[t][name]`` is task t's gradient (zero on the other task's tower)."""
+  k += 1
+  bc1, bc2 = 1 - B1**k, 1 - B2**k
+  params, m, v = dict(params), dict(m), dict(v)
+  for name in params:
+    p = params[name].copy()
+    if name in shared:
+      for g in (grads_t[name] for grads_t in grads):  # one pass per task
+        m_t = m[name] * B1 + (1 - B1) * g
+        v_t = v[name] * B2 + (1 - B2) * g**2
+        denom = np.sqrt(v_t) / np.sqrt(bc2) + EPS
+        p = p - wd * lr * p                  # the decay is inside the task loop
+        p = p - (lr / bc1) * m_t / denom     # the task's virtual Adam update, weight 1
+      g = sum(grads_t[name] for grads_t in grads)
+      m[name] = m[name] * B1 + (1 - B1) * g
+      v[name] = v[name] * B2 + (1 - B2) * g**2
+    else:  # a task's own leaf: Adam on the summed gradient
+      g = sum(grads_t[name] for grads_t in grads)
+      m[name] = m[name] * B1 + (1 - B1) * g
+      v[name] = v[name] * B2 + (1 - B2) * g**2
+      denom = np.sqrt(v[name]) / np.sqrt(bc2) + EPS
+      p = p - (lr / bc1) * wd * p
+      p = p - (lr / bc1) * m[name] / denom
+    params[name] = p
+  return params, m, v, k
+
+
+def test_official_weight_decay_loop_parity_over_steps():
+  """official_wd_repeat=True with alpha = 1 follows the official loop step by step: 5 steps from
+  zero moments on a 2-task model with shared and owned leaves, fresh gradients every step."""
+  lr, wd, steps = 1e-2, 0.05, 5
+  rng = np.random.default_rng(3)
+  shapes = {"shared_w": (3, 2), "shared_b": (2,), "tower_0": (4,), "tower_1": (4,)}
+  ref = {n: rng.normal(size=s) for n, s in shapes.items()}
+  m_ref = {n: np.zeros(s) for n, s in shapes.items()}
+  v_ref = {n: np.zeros(s) for n, s in shapes.items()}
+  k = 0
   method = mt.get("pub", lr=lr, alpha_norm="ones", weight_decay=wd, official_wd_repeat=True,
-                  owners=owners)
-  state = pub_lib.PubState(jnp.int32(k), _f32(m), _f32(v), jnp.ones(2), jnp.ones(2),
-                           jnp.zeros(()))
-  delta, state, _ = method.update(_f32(g), state, _f32(params))
-  bc1, bc2 = 1 - B1 ** (k + 1), 1 - B2 ** (k + 1)
-  for path in (("shared", "w"), ("shared", "b"), ("tower_0", "w"), ("tower_1", "w")):
-    get = lambda tree: tree[path[0]][path[1]]
-    gs, mm, vv, p = get(g), get(m), get(v), get(params)
-    m2 = B1 * mm + (1 - B1) * gs.sum(0)
-    v2 = B2 * vv + (1 - B2) * gs.sum(0) ** 2
-    if path[0] == "shared":
-      want = -lr * _virtual_updates(gs, mm, vv, k).sum(0) + p * ((1 - lr * wd) ** 2 - 1)
-    else:
-      want = -lr * (m2 / bc1) / (np.sqrt(v2 / bc2) + EPS) - lr * wd * p
-    np.testing.assert_allclose(get(delta), want, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(get(state.mu), m2, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(get(state.nu), v2, rtol=1e-5, atol=1e-9)
+                  owners=mt.by_name({"tower_0": 0, "tower_1": 1}))
+  params = _f32(ref)
+  state = method.init(2, params)
+  update = jax.jit(method.update)
+  for _ in range(steps):
+    grads = [{n: rng.normal(size=s) for n, s in shapes.items()} for _ in range(2)]
+    for t in range(2):
+      grads[t][f"tower_{1 - t}"][:] = 0.0
+    stacked = _f32({n: np.stack([grads[0][n], grads[1][n]]) for n in shapes})
+    delta, state, _ = update(stacked, state, params)
+    before = dict(ref)
+    ref, m_ref, v_ref, k = _official_step(ref, m_ref, v_ref, k, grads, lr, wd,
+                                          shared=("shared_w", "shared_b"))
+    params = optax.apply_updates(params, delta)
+    for n in shapes:  # the step itself, then the trajectory
+      np.testing.assert_allclose(delta[n], ref[n] - before[n], rtol=1e-5, atol=2e-7, err_msg=n)
+      np.testing.assert_allclose(params[n], ref[n], rtol=1e-5, atol=1e-6, err_msg=n)
+      np.testing.assert_allclose(state.mu[n], m_ref[n], rtol=1e-5, atol=1e-7, err_msg=n)
+      np.testing.assert_allclose(state.nu[n], v_ref[n], rtol=1e-5, atol=1e-8, err_msg=n)
 
 
 def test_owned_adam_sum_is_optax_adam():

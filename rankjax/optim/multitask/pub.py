@@ -76,7 +76,9 @@ def pub(learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-
   Options (defaults first; see mto_pub.md sections 3-6): alpha_norm in ALPHA_NORMS ("ones" is what
   the official code runs, its solver never succeeding); moment_rule "weighted" | "sum";
   gram_params "all" | "shared"; owned_update "adam_sum" | "pub"; solver "auto" | "closed_form" |
-  "newton"; official_wd_repeat=True applies the shared weight decay T times (official defect).
+  "newton"; official_wd_repeat=True reproduces the official weight-decay loop (parity tests
+  only): the shared decay runs T times, interleaved with the per-task updates, and owned leaves
+  decay with lr/bc1.
   """
   if (learning_rate is None) == (lr is None):
     raise ValueError("pub needs exactly one of learning_rate / lr")
@@ -176,6 +178,13 @@ def pub(learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-
           state.count % update_every == 0, solve,
           lambda: (state.alpha, state.alpha_raw, state.residual))
     moment_w = alpha if moment_rule == "weighted" else jnp.ones_like(alpha)
+    step_alpha, wd_shared, wd_owned = alpha, step_size * weight_decay, step_size * weight_decay
+    if official_wd_repeat and weight_decay:
+      # The official loop runs `p -= lr wd p; p -= alpha_t lr/bc1 u_t` once per task, so task
+      # t's update is decayed again by the T - 1 - t tasks after it, and p by (1 - lr wd)^T;
+      # its owned (task-specific) leaves decay with lr/bc1 instead of lr.
+      step_alpha = alpha * (1.0 - wd_shared) ** jnp.arange(t - 1, -1, -1, dtype=jnp.float32)
+      wd_owned = wd_owned / bc1
 
     deltas, new_m, new_v = [], [], []
     for leaf, g, gm, u, u0, m, v, p in zip(leaves, g_leaves, gms, us, u0s, m_leaves, v_leaves,
@@ -190,18 +199,18 @@ def pub(learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-
       if not leaf.pub:
         step = adam(m2, v2)
       elif leaf.ids is None:
-        step = per_task.combine_leaf(alpha, u)
+        step = per_task.combine_leaf(step_alpha, u)
       else:
         mask = (jnp.ones((t,), jnp.float32) if leaf.owner == owners_lib.SHARED
                 else (jnp.arange(t) == leaf.owner).astype(jnp.float32))
-        step = jnp.sum(alpha * mask) * u0
-        step = step.at[leaf.ids].set(per_task.combine_leaf(alpha, u), mode="drop")
+        step = jnp.sum(step_alpha * mask) * u0
+        step = step.at[leaf.ids].set(per_task.combine_leaf(step_alpha, u), mode="drop")
       delta = -step_size * step
       if weight_decay:
         if official_wd_repeat and leaf.pub:
-          delta = delta + p * ((1.0 - step_size * weight_decay) ** t - 1.0)
+          delta = delta + p * ((1.0 - wd_shared) ** t - 1.0)
         else:
-          delta = delta - step_size * weight_decay * p
+          delta = delta - (wd_shared if leaf.pub else wd_owned) * p
       deltas.append(delta.astype(m.dtype))
       new_m.append(m2.astype(m.dtype))
       new_v.append(v2.astype(v.dtype))
