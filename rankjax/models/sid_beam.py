@@ -14,6 +14,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,18 +26,23 @@ class PrefixIndex:
 
 
 def prefix_index(item_codes: jnp.ndarray, width: int) -> PrefixIndex:
-  """Index of ``item_codes [N + 1, M]`` (row 0 = padding, ignored); jittable."""
-  codes = item_codes[1:].astype(jnp.int32)
+  """Index of ``item_codes [N + 1, M]`` (row 0 = padding, ignored); jittable.
+
+  A concrete table (the trainer's constant ``item_codes``) is indexed on the host: inside a jitted
+  step the jnp version would be a sort of constants that XLA constant-folds slowly at compile time.
+  """
+  xp = jnp if isinstance(item_codes, jax.core.Tracer) else np
+  codes = xp.asarray(item_codes)[1:].astype(xp.int32)
   n, m = codes.shape
-  order = jnp.lexsort(tuple(codes[:, j] for j in reversed(range(m))))
+  order = xp.lexsort(tuple(codes[:, j] for j in reversed(range(m))))
   c = codes[order]
-  ranks = [jnp.zeros((n,), jnp.int32)]
+  ranks = [xp.zeros((n,), xp.int32)]
   for j in range(1, m):
-    new = jnp.any(c[1:, :j] != c[:-1, :j], axis=1)
-    ranks.append(jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(new, dtype=jnp.int32)]))
-  ranks = jnp.stack(ranks)
-  return PrefixIndex(sorted_items=(order + 1).astype(jnp.int32), ranks=ranks,
-                     keys=ranks * width + c.T, width=width)
+    new = xp.any(c[1:, :j] != c[:-1, :j], axis=1)
+    ranks.append(xp.concatenate([xp.zeros((1,), xp.int32), xp.cumsum(new, dtype=xp.int32)]))
+  ranks = xp.stack(ranks)
+  return PrefixIndex(sorted_items=jnp.asarray((order + 1).astype(xp.int32)),
+                     ranks=jnp.asarray(ranks), keys=jnp.asarray(ranks * width + c.T), width=width)
 
 
 def children(index: PrefixIndex, level: int, lo: jnp.ndarray):
