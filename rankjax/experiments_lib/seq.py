@@ -1,5 +1,6 @@
 """Blocks the sequential-recommendation experiment configs are built from (experiments/rote, cape,
-fair): a backbone (SASRec, or the RPG-style semantic-ID model "RPG-lite") plus a plug-in.
+fair, tiger): a backbone (SASRec, the RPG-style semantic-ID model "RPG-lite", or TIGER) plus a
+plug-in.
 
 A config is ``base_config()`` with
 
@@ -67,6 +68,18 @@ BACKBONES = {
                     codebook_sizes=(256, 256, 256, 256, 3)),
         optimizer=dict(name="adamw", lr=3e-4, grad_clip_norm=1.0, kwargs=dict(weight_decay=0.0)),
         batch_size=256, epochs=150, eval_every_epochs=1, patience=20, full_tables=("sid_token",)),
+    # seq_baselines.md 4.2 (TIGER, XiaoLongtaoo settings), LETTER 4 + 1 substitute SIDs: T5 with
+    # 4 + 4 layers, d_model 128, FFN 1024, 6 heads x 64, dropout 0.1, relative position bias;
+    # the last 20 items; one row per train target; AdamW lr 1e-4 (weight decay: not in the spec,
+    # 0 here), batch 256, <= 200 epochs, patience 10; 30 constrained beams. Evaluation ranks the
+    # beams' list (items outside the beams: not found).
+    "tiger": dict(
+        example="tiger", model="tiger", dim=128, max_len=20,
+        kwargs=dict(num_encoder_layers=4, num_decoder_layers=4, num_heads=6, head_dim=64,
+                    ffn_dim=1024, dropout=0.1, num_beams=30,
+                    codebook_sizes=(256, 256, 256, 256, 3)),
+        optimizer=dict(name="adamw", lr=1e-4, grad_clip_norm=0.0, kwargs=dict(weight_decay=0.0)),
+        batch_size=256, epochs=200, eval_every_epochs=1, patience=10, full_tables=("sid_token",)),
 }
 
 
@@ -83,9 +96,13 @@ def _train_lengths(dataset: str) -> tuple:
 
 def train_rows(dataset: str, example: str, max_users=None, max_len: int = 50) -> int:
   """Training rows per epoch: SASRec has one per user; RPG adds a window per train item beyond
-  L + 1 (rankjax.data.amazon.rpg_rows), counted from the sequence lengths."""
+  L + 1 (rankjax.data.amazon.rpg_rows); TIGER has one per train target (m - 1 per user); counted
+  from the sequence lengths."""
   lengths = _train_lengths(dataset)
   users = min(len(lengths), int(max_users)) if max_users else len(lengths)
+  if example == "tiger":
+    m = np.asarray(lengths[:users])
+    return int(np.sum(np.maximum(m - 1, 0) * (m >= 2)))
   if example != "semantic_id":
     return users
   m = np.asarray(lengths[:users])
@@ -171,7 +188,8 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
 
 # runlocal sizes per backbone (options not given explicitly): the reference semantic-ID model
 # (d 448, FFN 1024) runs minutes even on 300 users with the unoptimised test compiler.
-RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len=20, epochs=1)}
+RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len=20, epochs=1),
+                  "tiger": dict(dim=64, ffn_dim=128, max_len=20, epochs=1)}
 
 
 def get_config(arg, *, experiment: str, backbone: str, plugins: Mapping[str, Mapping[str, Any]],

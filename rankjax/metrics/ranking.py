@@ -216,6 +216,37 @@ def list_metrics(ranked: np.ndarray, target: np.ndarray, ks=DEFAULT_KS) -> dict[
   return out
 
 
+
+@functools.partial(jax.jit, static_argnames=("ks", "mask_history", "compat"))
+def list_ranking_metrics(ranked: jnp.ndarray, target: jnp.ndarray,
+                         history: jnp.ndarray | None = None, *, ks: tuple[int, ...] = DEFAULT_KS,
+                         mask_history: bool = True, compat: bool = False
+                         ) -> dict[str, jnp.ndarray]:
+  """Jittable metrics of generative lists ``ranked [B, W]`` (distinct items, best first, ids < 1 =
+  empty slots), as ``ranking_metrics`` returns them for full scores (seq_baselines.md 6).
+
+  The rank is the target's position among the kept entries, or "not found" (every metric 0) when
+  the target is not in the list: items outside the beams get rank infinity. ``mask_history``
+  removes the user's other history items from the list before the cut at k. No ties (``tied`` 0).
+  """
+  target = target.astype(ranked.dtype)
+  keep = ranked > 0
+  if mask_history and history is not None:
+    in_history = jnp.any(ranked[:, :, None] == history[:, None, :].astype(ranked.dtype), axis=-1)
+    keep = keep & ~(in_history & (ranked != target[:, None]))
+  hit = keep & (ranked == target[:, None])
+  found = jnp.any(hit, axis=1)
+  before = jnp.cumsum(keep, axis=1) - keep
+  never = max(max(ks), max(COMPAT_KS)) + 1     # a rank beyond every cut
+  g = jnp.where(found, jnp.sum(jnp.where(hit, before, 0), axis=1), never).astype(jnp.int32)
+  e = jnp.zeros_like(g)
+  out = metrics_from_counts(g, e, ks, "optimistic")
+  out["MRR"] = jnp.where(found, out["MRR"], 0.0)
+  if compat:
+    ref = metrics_from_counts(g, e, COMPAT_KS, "optimistic")
+    out.update({f"{COMPAT_PREFIX}{m}@{k}": ref[f"{m}@{k}"] for k in COMPAT_KS for m in ("HR", "NDCG")})
+  return out
+
 # ------------------------------------------------------------------------------------------------
 # CAPE's CTR-style evaluation (seq_cape.md 5.3).
 

@@ -12,6 +12,7 @@ _MODELS: dict[str, Callable] = {}
 _MODULES = [
     "rankjax.models.multitask",
     "rankjax.models.sequential",
+    "rankjax.models.tiger",
     "rankjax.models.ranking",
     "rankjax.models.behaviour",
 ]

@@ -82,7 +82,8 @@ class Learner:
   # Non-trainable tables passed to the model with the full tables (e.g. item -> semantic codes).
   constant_tables: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   # "pointwise": per-row predictions go to host metrics; "ranking": the model returns scores over
-  # all items and full-ranking metrics are computed on device (only [B] values leave it).
+  # all items and full-ranking metrics are computed on device (only [B] values leave it); a model
+  # that returns "ranked_items" (generative lists, TIGER) is scored by its list instead.
   eval_kind: str = "pointwise"
   ranking_ks: Sequence[int] = (5, 10, 20)
   # Also emit the reference code's optimistic-tie metrics (``compat/...``; seq_rote.md 5.3).
@@ -310,6 +311,11 @@ class Learner:
                                extra_variables=self._method_variables(state.mto_state))
     if self.eval_kind == "ranking":
       from rankjax.metrics import ranking  # pylint: disable=g-import-not-at-top
+      if "ranked_items" in outputs:  # generative models (TIGER): a ranked list, not full scores
+        return ranking.list_ranking_metrics(outputs["ranked_items"], batch["target"],
+                                            batch.get("history"), ks=tuple(self.ranking_ks),
+                                            mask_history=self.ranking_mask_history,
+                                            compat=self.ranking_compat)
       return ranking.batch_metrics(outputs["scores"], batch, ks=tuple(self.ranking_ks),
                                    mask_history=self.ranking_mask_history,
                                    compat=self.ranking_compat)

@@ -21,7 +21,7 @@ from rankjax.data.sequences.loo import LeaveOneOut
 from rankjax.data.sequences.loo import VALIDATION
 from rankjax.data.sequences.loo import eval_columns
 
-EXAMPLES = ("sasrec", "bert4rec", "semantic_id")
+EXAMPLES = ("sasrec", "bert4rec", "semantic_id", "tiger")
 # Options of `build` (every sequential dataset accepts them); `name` is the registry's own key.
 OPTIONS = ("example", "max_len", "dim", "loss", "num_negatives", "mask_prob", "max_predictions",
            "sliding_step", "max_users", "min_len", "time")
@@ -81,11 +81,12 @@ def build(name: str, seqs: Sequences, cfg=None, *, variant: str = "",
           extra_info: Mapping | None = None) -> registry.Dataset:
   """A sequential data set ready for one model family.
 
-  Config keys (all optional): ``example`` (sasrec | bert4rec | semantic_id), ``max_len`` (50),
+  Config keys (all optional): ``example`` (sasrec | bert4rec | semantic_id | tiger: semantic-ID
+  rows with one row per train target and a ``target`` column), ``max_len`` (50),
   ``dim`` (64), ``loss`` (bce | ce, SASRec), ``num_negatives`` (1), ``mask_prob`` (0.6),
   ``max_predictions`` (30), ``sliding_step`` (0.1 L), ``max_users`` (first users only, e.g. 500
   for runlocal), ``min_len`` (4), ``time`` (True: add ``item_seq_ts`` when the data set has time).
-  ``sid_codes()`` returns the semantic-ID table for ``example="semantic_id"``.
+  ``sid_codes()`` returns the semantic-ID table for ``example="semantic_id"`` and ``"tiger"``.
 
   ``splits``: ``train`` (base rows; use ``info["train_source"]`` for batches), ``validation``,
   ``test`` (one row per evaluated user; SASRec's carry zero target columns so that the same spec
@@ -113,7 +114,7 @@ def build(name: str, seqs: Sequences, cfg=None, *, variant: str = "",
           "example": example, "time_origin": seqs.time_origin if timed else None,
           "max_len": max_len, "eval_users": int(loo.evaluated.sum()), **dict(extra_info or {})}
   levels = 0
-  if example == "semantic_id":
+  if example in ("semantic_id", "tiger"):
     if sid_codes is None:
       raise ValueError(f"{name}: no semantic IDs ship for this data set (seq_data.md 5)")
     codes = sid_codes()
@@ -121,7 +122,7 @@ def build(name: str, seqs: Sequences, cfg=None, *, variant: str = "",
     tokens = E.sid_tokens(codes)
     info.update(constant_tables={"item_codes": codes}, codebook_sizes=E.codebook_sizes(codes),
                 sid_levels=levels)
-    train = E.rpg_rows(loo, max_len)
+    train = E.rpg_rows(loo, max_len) if example == "semantic_id" else E.tiger_rows(loo, max_len)
     valid = eval_columns(loo, VALIDATION, max_len, align="left")
     test = eval_columns(loo, "test", max_len, align="left")
     train, valid, test = (E.with_sid(c, tokens) for c in (train, valid, test))

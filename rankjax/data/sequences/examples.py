@@ -182,6 +182,26 @@ def rpg_rows(loo: LeaveOneOut, max_len: int) -> dict[str, np.ndarray]:
   return out
 
 
+def tiger_rows(loo: LeaveOneOut, max_len: int) -> dict[str, np.ndarray]:
+  """TIGER training examples (seq_baselines.md 4.2): every prefix of each train part s_1..s_m,
+  i.e. one row per target s_t (t = 2..m) with the last ``max_len`` items before it as input,
+  left-aligned like the evaluation rows. ``target`` holds the label."""
+  s = loo.seqs
+  users = np.flatnonzero(loo.train_len >= 2)
+  per_user = loo.train_len[users] - 1
+  rows = np.repeat(users, per_user)
+  # Absolute index of each target: offset + 1, ..., train_end - 1 of its user.
+  first = np.repeat(s.offsets[users] + 1, per_user)
+  step = np.arange(len(rows)) - np.repeat(np.cumsum(per_user) - per_user, per_user)
+  end = first + step
+  seq = window(s.items, s.offsets[rows], end, max_len, align="left")
+  out = {"item_seq": seq, "item_seq_mask": (seq > 0).astype(np.float32),
+         "target": s.items[end].astype(np.int32), "user": rows.astype(np.int32)}
+  if s.ts is not None:
+    out["item_seq_ts"] = window(s.ts, s.offsets[rows], end, max_len, align="left")
+  return out
+
+
 def with_sid(cols: Mapping[str, np.ndarray], tokens: np.ndarray) -> dict[str, np.ndarray]:
   out = dict(cols)
   out["sid_seq"] = expand_sid(cols["item_seq"], tokens)
