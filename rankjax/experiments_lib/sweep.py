@@ -253,9 +253,10 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
         raise
       paths[-1] = result_path(failures_dir, run)
       paths[-1].parent.mkdir(parents=True, exist_ok=True)
-      _write_json(paths[-1], {"paper": paper, "arg": args_lib.format_arg(run), "options": dict(run),
-                              "failed": str(e), "metrics": {}, "optimizer": config.optimizer.to_dict(),
-                              "early_stopping": config.train.early_stopping.to_dict()})
+      _write_json(paths[-1], {
+          "paper": paper, "arg": args_lib.format_arg(run), "options": dict(run),
+          "failed": str(e), "metrics": {}, "optimizer": config.optimizer.to_dict(),
+          "early_stopping": config.train.early_stopping.to_dict()})
       shutil.rmtree(workdir, ignore_errors=True)
       log(f"[{paper}] failed {path.stem}: {e}")
       continue
