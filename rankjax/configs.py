@@ -33,7 +33,9 @@ def base_config() -> ml_collections.ConfigDict:
       "checkpoint_every": 1000, "keep_checkpoints": 3, "prefetch": 2,
       # > 0: in epochs of the dataset, counted at run time (these override the step counts).
       "eval_every_epochs": 0.0, "checkpoint_every_epochs": 0.0,
-      "early_stopping": {"metric": "auc/mean", "mode": "max", "patience": 0}})
+      "early_stopping": {"metric": "auc/mean", "mode": "max", "patience": 0},
+      # Log the RMS of each step's dense parameter update (update_rms/all, /shared).
+      "log_update_rms": False})
   # kind "pointwise": per-row predictions scored on the host with `metrics`; kind "ranking": the
   # model scores all items and NDCG/Recall/HR@ranking_ks are computed on device, averaged overall
   # and per value of each `ranking_groups` field; `mask_history` removes the user's history items

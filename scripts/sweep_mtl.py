@@ -10,6 +10,11 @@ The default grid of each paper is ``sweep()`` in experiments/<paper>/config.py; 
 it. A run whose JSON exists is skipped, so rerunning a killed command resumes it. ``--set``
 options become part of the run (and of its file name), so e.g. epoch-capped runs never mix with
 full-protocol runs in a table row.
+
+Per-method learning rates (issue 15): ``--lrs=1e-4:3e-4:1e-3:3e-3`` trains every selected run at
+each lr (same seeds), picks each method's lr on the mean validation early-stopping metric (never
+test) and writes experiments/<paper>/lr_selection/{lr_selection.json,lr_selection.md} with the
+test metric at the selected lr and update-RMS plots (rankjax/experiments_lib/lr_selection.py).
 """
 import sys
 import time
@@ -22,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rankjax.experiments_lib import args as args_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from rankjax.experiments_lib import lr_selection  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import sweep  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -38,6 +44,8 @@ _RESULTS_ROOT = flags.DEFINE_string("results_root", str(REPO / "experiments"),
 _WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO / "workdirs" / "sweep_mtl"),
                                     "Per-run workdirs (deleted after each run).")
 _KEEP = flags.DEFINE_bool("keep_workdirs", False, "Keep each run's workdir (checkpoints, logs).")
+_LRS = flags.DEFINE_string("lrs", "", "Learning rates to select from per method on validation, "
+                           "e.g. 1e-4:3e-4:1e-3:3e-3 ('' = no selection).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs and exit.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rebuild table.md and pareto.png.")
 _JAX_CACHE = flags.DEFINE_string(
@@ -62,10 +70,16 @@ def main(argv):
     module = sweep.load_module(REPO / "experiments" / paper / "config.py")
     results_dir = Path(_RESULTS_ROOT.value) / paper / "results"
     runs = sweep.expand(module.sweep(), sel)
+    lrs = lr_selection.parse_lrs(_LRS.value)
     if _DRY_RUN.value:
-      sweep.print_plan(paper, runs, results_dir)
+      sweep.print_plan(paper, lr_selection.with_lrs(runs, lrs) if lrs else runs, results_dir)
       continue
-    if not _REPORT_ONLY.value:
+    if lrs and not _REPORT_ONLY.value:
+      lr_selection.run(runs, lrs, paper=paper, get_config=module.get_config,
+                       results_dir=results_dir, workdir_root=_WORKDIR_ROOT.value,
+                       out_dir=Path(_RESULTS_ROOT.value) / paper / "lr_selection",
+                       keep_workdirs=_KEEP.value, log=lambda m: print(m, flush=True))
+    elif not _REPORT_ONLY.value:
       t0 = time.time()
       sweep.run_grid(runs, paper=paper, get_config=module.get_config, results_dir=results_dir,
                      workdir_root=_WORKDIR_ROOT.value, keep_workdirs=_KEEP.value,

@@ -337,6 +337,7 @@ def build_config(opts: Mapping[str, Any], hparams: Mapping[str, Any], *, experim
   steps = math.ceil(data["train_rows"] / batch) if data["train_rows"] else ALIEXPRESS_EVAL_EVERY
   c.train.eval_every = steps  # once per epoch: early stopping counts epochs
   c.train.log_every = max(1, min(50, steps))
+  c.train.log_update_rms = True  # step sizes differ between methods at one lr (issue 15)
   if c.mto.name == "drgrad":
     c.train.log_every = 1  # mto_drgrad.md 5: mu' is logged every step (sweep keeps the trajectory)
   # Sweep runs are minutes long (the best checkpoint is kept anyway); AliExpress runs take hours,

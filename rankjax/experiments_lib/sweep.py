@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from rankjax.experiments_lib import args as args_lib
 
 
@@ -89,16 +91,29 @@ def _mto_log(workdir) -> dict:
 # deleted after the run: DRGrad's (mu', mu''), whose saturation the README reports
 # (mto_drgrad.md 5, 10.3).
 TRAJECTORY_KEYS = ("mto/mu",)
+# The dense update RMS per logged step (issue 15: methods' step sizes differ at one lr), thinned
+# to at most UPDATE_RMS_POINTS logged steps (DRGrad logs every step).
+UPDATE_RMS_KEYS = ("update_rms/shared", "update_rms/all")
+UPDATE_RMS_POINTS = 200
 
 
-def mto_trajectory(workdir, keys: Sequence[str] = TRAJECTORY_KEYS) -> dict:
+def _thin(rows: list, max_points: int | None) -> list:
+  """At most ``max_points`` of ``rows``, evenly spaced, the first and the last kept."""
+  if not max_points or len(rows) <= max_points:
+    return rows
+  keep = sorted({round(i) for i in np.linspace(0, len(rows) - 1, max_points)})
+  return [rows[i] for i in keep]
+
+
+def mto_trajectory(workdir, keys: Sequence[str] = TRAJECTORY_KEYS,
+                   max_points: int | None = None) -> dict:
   """``{"step": [...], key: [...]}`` over the train log lines of ``workdir`` that carry any of
-  ``keys`` (DRGrad runs log every step); ``{}`` when none does."""
+  ``keys`` (DRGrad runs log every step), thinned to ``max_points``; ``{}`` when none does."""
   path = Path(workdir) / "metrics.jsonl"
   if not path.exists():
     return {}
-  rows = [rec for rec in map(json.loads, path.read_text().splitlines())
-          if rec.get("split") == "train" and any(k in rec for k in keys)]
+  rows = _thin([rec for rec in map(json.loads, path.read_text().splitlines())
+                if rec.get("split") == "train" and any(k in rec for k in keys)], max_points)
   if not rows:
     return {}
   out = {"step": [int(r["step"]) for r in rows]}
@@ -130,7 +145,15 @@ def summarise(run: Mapping[str, Any], paper: str, config, results: Mapping[str, 
       "early_stopping": config.train.early_stopping.to_dict(),
       "mto_log": _mto_log(workdir),
       "mto_trajectory": mto_trajectory(workdir),
+      "update_rms_trajectory": update_rms_trajectory(workdir, config.optimizer.lr),
   }
+
+
+def update_rms_trajectory(workdir, lr: float) -> dict:
+  """``{"step", "update_rms/shared", "update_rms/all", "lr"}`` of a run (``{}`` if not logged);
+  ``lr`` is the configured (constant) learning rate, the scale the plot divides by."""
+  traj = mto_trajectory(workdir, UPDATE_RMS_KEYS, max_points=UPDATE_RMS_POINTS)
+  return {**traj, "lr": float(lr)} if traj else {}
 
 
 def _write_json(path: Path, obj) -> None:
@@ -172,8 +195,12 @@ def _finished_steps(workdir: Path) -> int:
 def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Callable,
              results_dir, workdir_root, keep_workdirs: bool = False,
              train_fn: Callable | None = None, extend: bool = False,
-             log: Callable = print) -> list[Path]:
+             failures_dir=None, log: Callable = print) -> list[Path]:
   """Trains every run without a results file; returns the result paths of all ``runs``.
+
+  ``failures_dir``: a run stopped by a non-finite loss (a too-large lr in an lr sweep) writes
+  ``<failures_dir>/<run>.json`` (``failed`` and no metrics) instead of stopping the grid, and is
+  not retried; its path is returned in place of the result path. Without it the error is raised.
 
   Loaded datasets are cached by their config, so runs that differ only in model, method or
   init seed share one copy (the synthetic generators are seeded by the data seed inside it).
@@ -189,11 +216,15 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
   results_dir.mkdir(parents=True, exist_ok=True)
   cache: dict[str, Any] = {}
   paths = []
-  todo = [r for r in runs if not result_path(results_dir, r).exists()]
+  def finished(run):
+    failed = result_path(failures_dir, run) if failures_dir else None
+    return failed if failed is not None and failed.exists() else result_path(results_dir, run)
+
+  todo = [r for r in runs if not finished(r).exists()]
   log(f"[{paper}] {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run")
   done = 0
   for run in runs:
-    path = result_path(results_dir, run)
+    path = finished(run)
     paths.append(path)
     if path.exists():
       continue
@@ -215,7 +246,20 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
       shutil.copytree(source, workdir)
       log(f"[{paper}] {path.stem}: continuing {source.name}")
     t0 = time.perf_counter()
-    results = train_fn(config, str(workdir), dataset=cache[key])
+    try:
+      results = train_fn(config, str(workdir), dataset=cache[key])
+    except FloatingPointError as e:  # trainer.NonFiniteLossError
+      if failures_dir is None:
+        raise
+      paths[-1] = result_path(failures_dir, run)
+      paths[-1].parent.mkdir(parents=True, exist_ok=True)
+      _write_json(paths[-1], {
+          "paper": paper, "arg": args_lib.format_arg(run), "options": dict(run),
+          "failed": str(e), "metrics": {}, "optimizer": config.optimizer.to_dict(),
+          "early_stopping": config.train.early_stopping.to_dict()})
+      shutil.rmtree(workdir, ignore_errors=True)
+      log(f"[{paper}] failed {path.stem}: {e}")
+      continue
     wall = time.perf_counter() - t0
     summary = summarise(run, paper, config, results, wall, workdir)
     if source is not None:  # wall_s covers only the added steps

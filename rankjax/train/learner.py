@@ -48,6 +48,26 @@ def global_norm(tree) -> jax.Array:
   return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
 
 
+def update_rms(update, owner: Callable | None = None) -> dict:
+  """``{"update_rms/all": ..., "update_rms/shared": ...}``: per-coordinate RMS of a parameter
+  update (new params - old params) over all its leaves and over the shared ones.
+
+  ``owner`` maps a leaf path to its task (-1 = shared; rankjax/optim/multitask/owners.py); None
+  counts every leaf as shared. A tree without shared leaves logs only ``all``. Comparing methods
+  at one learning rate hides that their step sizes differ (issue 15), so this is logged for
+  multi-task runs.
+  """
+  from rankjax.optim.multitask import owners as owners_lib  # pylint: disable=g-import-not-at-top
+  leaves = jax.tree.leaves(update)
+  shared = owners_lib.shared_mask(owner, update)
+  sq = lambda xs: sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in xs)
+  out = {"update_rms/all": jnp.sqrt(sq(leaves) / max(sum(x.size for x in leaves), 1))}
+  mine = [x for x, s in zip(leaves, shared) if s]
+  if mine:
+    out["update_rms/shared"] = jnp.sqrt(sq(mine) / sum(x.size for x in mine))
+  return out
+
+
 @dataclasses.dataclass
 class Learner:
   """Builds state, shardings and the jitted steps for one model/dataset/optimizer combination.
@@ -62,6 +82,8 @@ class Learner:
     mesh: device mesh; tables in ``sharded_tables`` are row-sharded over its ``model`` axis.
     mto: multi-task method (rankjax.optim.multitask) or None for the equal-weight sum.
     full_tables: tables also passed whole to the model (e.g. item scoring); must be dense.
+    log_update_rms: log ``update_rms`` of the dense (optax-trained) parameters every step.
+    param_owner: ``path -> task index or -1`` naming the shared leaves for ``update_rms``.
   """
   spec: F.FeatureSpec
   model: nn.Module
@@ -91,6 +113,8 @@ class Learner:
   # Mask the user's history items (train/valid/test items other than the target) in full-ranking
   # evaluation; False keeps them rankable (the spec's mask_history=False rows, seq_baselines.md 6).
   ranking_mask_history: bool = True
+  log_update_rms: bool = False
+  param_owner: Callable | None = None
 
   def __post_init__(self):
     tables = self.spec.tables()
@@ -265,6 +289,7 @@ class Learner:
       metrics.update({f"mto/{k}": v for k, v in info.items()})
 
     if kind == "update":  # the method is a complete optimizer: its output is the update itself
+      updates = g_dense
       new_trainable = optax.apply_updates(trainable, g_dense)
       opt_state = state.opt_state
       add_rows = sparse_lib.sgd(-1.0)  # rows - (-1) * update == rows + update
@@ -289,6 +314,8 @@ class Learner:
       new_tables[t] = new_table
       new_slots[t] = new_slot if kind != "update" else slots
     params = {"model": new_trainable["model"], "embeddings": new_tables}
+    if self.log_update_rms:  # dense leaves only: sparse tables move by rows (or not at all)
+      metrics.update(update_rms(updates, self.param_owner))
     metrics.update({"loss": jnp.sum(losses), "grad_norm/dense": global_norm(g_dense),
                     "grad_norm/rows": global_norm(g_rows)})
     for i, t in enumerate(self.tasks):

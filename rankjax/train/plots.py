@@ -130,3 +130,26 @@ def plot_mu_trajectories(trajectories: Mapping[str, Mapping], path: str, title: 
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
+
+
+def plot_update_rms(trajectories: Mapping[str, Mapping], path: str, title: str = "",
+                    key: str = "update_rms/shared") -> str:
+  """Dense update RMS divided by the learning rate against the step, one line per run (issue 15).
+
+  ``trajectories`` maps a label (e.g. the method) to ``{"step": [...], key: [...], "lr": lr}``
+  (``sweep.update_rms_trajectory``, kept as ``update_rms_trajectory`` in a run's results JSON).
+  A ratio of 1 (dotted) is a step of one lr per coordinate, as PUB's ``alpha_norm="rms"`` makes.
+  """
+  fig, ax = plt.subplots(figsize=(6.4, 4.0))
+  for label, log in trajectories.items():
+    if log.get(key):
+      ax.plot(log["step"], np.asarray(log[key], float) / float(log["lr"]), lw=1.2, label=label)
+  ax.axhline(1.0, color="k", ls=":", lw=0.7, alpha=0.6)
+  ax.set(xlabel="step", ylabel=f"{key} / lr", yscale="log",
+         title=title or f"{key.split('/')[-1]} parameter update RMS / lr")
+  if ax.lines:
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path

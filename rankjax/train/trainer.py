@@ -134,7 +134,17 @@ def build_learner(config, spec: F.FeatureSpec, mesh, *, steps_per_epoch: int = 1
       constant_tables=dict(constant_tables or {}), eval_kind=config.eval.get("kind", "pointwise"),
       ranking_ks=tuple(config.eval.get("ranking_ks", (5, 10, 20))),
       ranking_compat=bool(config.eval.get("compat_users", 0)),
-      ranking_mask_history=bool(config.eval.get("mask_history", True)))
+      ranking_mask_history=bool(config.eval.get("mask_history", True)),
+      log_update_rms=bool(config.train.get("log_update_rms", False)),
+      param_owner=_param_owner(config))
+
+
+def _param_owner(config):
+  """Task ownership of a leaf by its path (models/multitask.py names), for ``update_rms``."""
+  if not config.train.get("log_update_rms", False):
+    return None
+  from rankjax.models import multitask as mt_models  # pylint: disable=g-import-not-at-top
+  return functools.partial(mt_models.param_owner, tasks=tuple(config.tasks))
 
 
 @dataclasses.dataclass

@@ -1,0 +1,184 @@
+"""Per-method learning-rate selection on validation only (issue 15).
+
+One shared lr is unfair to compare methods at: PUB's ``alpha_norm="rms"`` pins its update RMS at
+the lr, while Adam/EW's falls to a fraction of it. So every run (a method in one setting) is trained
+at each lr of a list with the same seeds, the lr with the best mean validation score over those
+seeds is kept (the early-stopping metric of the run, e.g. ``validation/auc/mean``; test metrics are
+never read for the choice), and the test metric is reported at that lr only.
+
+Run files are the sweep's (``<results_dir>/<run>.json`` with ``lr`` in the name); the selection
+goes to ``<out_dir>/lr_selection.{json,md}`` (not the results directory, whose every JSON is a
+run) with an ``update_rms`` plot per setting at the selected lrs.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from rankjax.experiments_lib import args as args_lib
+from rankjax.experiments_lib import sweep
+
+AXES = ("lr", "seed")  # what a selection cell varies over
+
+
+def parse_lrs(text: str) -> tuple[float, ...]:
+  """``"1e-4:3e-4:1e-3"`` (or comma-separated) -> (0.0001, 0.0003, 0.001)."""
+  return tuple(float(x) for x in text.replace(",", ":").split(":") if x.strip())
+
+
+def with_lrs(runs: Sequence[Mapping[str, Any]], lrs: Sequence[float]) -> list[dict]:
+  """Every run once per lr (its ``lr`` option, placed just before ``seed``): each lr sees the
+  same seeds. A run's own ``lr`` is replaced."""
+  out, seen = [], set()
+  for run in runs:
+    for lr in lrs:
+      opts = {k: v for k, v in run.items() if k not in AXES}
+      opts["lr"] = float(lr)
+      if "seed" in run:
+        opts["seed"] = run["seed"]
+      key = args_lib.format_arg(opts)
+      if key not in seen:
+        seen.add(key)
+        out.append(opts)
+  return out
+
+
+def cell_of(options: Mapping[str, Any]) -> dict:
+  return {k: v for k, v in options.items() if k not in AXES}
+
+
+def _lr_key(lr: float) -> str:
+  return f"{lr:g}"
+
+
+def _mean_std(values) -> tuple[float, float]:
+  v = np.asarray(values, np.float64)
+  return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
+
+
+def select(summaries: Sequence[Mapping[str, Any]], split: str = "validation") -> list[dict]:
+  """One record per cell (the run options without lr and seed), in first-seen order.
+
+  The score of an lr is the mean over seeds of ``<split>/<early_stopping.metric>``; an lr with a
+  failed (non-finite) or unscored seed cannot be selected. Ties keep the smaller lr. Every lr must
+  have the same seeds. Only then are the test metrics at the selected lr read.
+  """
+  cells: dict[str, tuple[dict, list]] = {}
+  for r in summaries:
+    cell = cell_of(r["options"])
+    cells.setdefault(args_lib.format_arg(cell), (cell, []))[1].append(r)
+  return [_select_cell(cell, runs, split) for cell, runs in cells.values()]
+
+
+def _select_cell(cell: dict, runs: Sequence[Mapping[str, Any]], split: str) -> dict:
+  es = runs[0]["early_stopping"]
+  metric, higher = es["metric"], es["mode"] == "max"
+  by_lr: dict[float, dict] = {}
+  for r in runs:
+    by_lr.setdefault(float(r["optimizer"]["lr"]), {})[r["options"].get("seed")] = r
+  seeds = sorted(next(iter(by_lr.values())), key=str)
+  for lr, per_seed in by_lr.items():
+    if sorted(per_seed, key=str) != seeds:
+      raise ValueError(f"{args_lib.format_arg(cell)}: lr {lr:g} has seeds "
+                       f"{sorted(per_seed, key=str)}, not {seeds}; finish the sweep first")
+  val_key = f"{split}/{metric}"
+  scores, per_seed_scores, failed = {}, {}, {}
+  for lr in sorted(by_lr):
+    vals = [by_lr[lr][s]["metrics"].get(val_key, math.nan) for s in seeds]
+    per_seed_scores[lr] = vals
+    failed[lr] = [s for s in seeds if by_lr[lr][s].get("failed")]
+    scores[lr] = float(np.mean(vals)) if all(np.isfinite(vals)) else None
+  best = None
+  for lr in sorted(scores):
+    if scores[lr] is not None and (best is None or (scores[lr] > scores[best] if higher
+                                                    else scores[lr] < scores[best])):
+      best = lr
+  record = {"cell": cell, "arg": args_lib.format_arg(cell), "metric": metric,
+            "mode": es["mode"], "split": split, "seeds": seeds, "selected_lr": best,
+            split: {_lr_key(lr): v for lr, v in scores.items()},
+            f"{split}_per_seed": {_lr_key(lr): v for lr, v in per_seed_scores.items()},
+            "failed": {_lr_key(lr): v for lr, v in failed.items() if v}}
+  if best is None:
+    return record
+  chosen = [by_lr[best][s] for s in seeds]
+  test_keys = sorted(k for k in chosen[0]["metrics"] if k.startswith("test/"))
+  head = [r["metrics"].get(f"test/{metric}", math.nan) for r in chosen]
+  mean, std = _mean_std(head)
+  record["test"] = {"metric": f"test/{metric}", "mean": mean, "std": std, "per_seed": head}
+  record["test_metrics"] = {k: _mean_std([r["metrics"][k] for r in chosen])[0] for k in test_keys}
+  record["runs"] = [sweep.result_path(".", r["options"]).stem for r in chosen]
+  return record
+
+
+def markdown(records: Sequence[Mapping[str, Any]], title: str = "Per-method lr selection") -> str:
+  """One row per cell: the validation score at each lr (selected in bold), the selected lr and
+  the test metric there (mean ± std over seeds, n)."""
+  lrs = sorted({float(k) for r in records for k in r[r["split"]]})
+  lines = [f"## {title}", "",
+           "Selected on the mean validation early-stopping metric over seeds; test read only at "
+           "the selected lr. `failed`: a non-finite loss at that lr.", "",
+           "| run | metric | " + " | ".join(f"val @ {lr:g}" for lr in lrs)
+           + " | selected lr | test (mean ± std, n) |",
+           "|---|---|" + "---|" * len(lrs) + "---|---|"]
+  for r in records:
+    cells = []
+    for lr in lrs:
+      v = r[r["split"]].get(_lr_key(lr), "absent")
+      text = ("failed" if _lr_key(lr) in r["failed"] else "absent" if v == "absent"
+              else "nan" if v is None else f"{v:.4f}")
+      cells.append(f"**{text}**" if r["selected_lr"] == lr else text)
+    test = r.get("test")
+    shown = f"{test['mean']:.4f} ± {test['std']:.4f} ({len(test['per_seed'])})" if test else "-"
+    sel = f"{r['selected_lr']:g}" if r["selected_lr"] is not None else "none"
+    lines.append(f"| {r['arg']} | {r['metric']} | " + " | ".join(cells) + f" | {sel} | {shown} |")
+  return "\n".join(lines) + "\n"
+
+
+def update_rms_groups(records, summaries, group_key: str = "method") -> dict:
+  """``{setting: {label: update_rms_trajectory}}`` at the selected lr of each record, first seed;
+  a setting is a cell without ``group_key``, so one plot shows every method of a setting."""
+  by_name = {sweep.result_path(".", s["options"]).stem: s for s in summaries}
+  out: dict[str, dict] = {}
+  for r in records:
+    if r["selected_lr"] is None or not r.get("runs"):
+      continue
+    traj = by_name[r["runs"][0]].get("update_rms_trajectory")
+    if traj:
+      setting = args_lib.format_arg({k: v for k, v in r["cell"].items() if k != group_key})
+      label = f"{r['cell'].get(group_key, '')} (lr {r['selected_lr']:g})"
+      out.setdefault(setting, {})[label] = traj
+  return out
+
+
+def write(records, summaries, out_dir) -> dict:
+  """``lr_selection.json``, ``lr_selection.md`` and ``update_rms__<setting>.png`` in ``out_dir``."""
+  from rankjax.train import plots  # pylint: disable=g-import-not-at-top
+  out_dir = Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  paths = {"json": out_dir / "lr_selection.json", "table": out_dir / "lr_selection.md"}
+  paths["json"].write_text(json.dumps(records, indent=1, default=float) + "\n")
+  paths["table"].write_text(markdown(records))
+  for setting, trajs in update_rms_groups(records, summaries).items():
+    name = args_lib.run_name(args_lib.parse_arg(setting)) or "all"
+    paths[f"update_rms {setting}"] = Path(plots.plot_update_rms(
+        trajs, str(out_dir / f"update_rms__{name}.png"), title=f"{setting}: update RMS / lr"))
+  return paths
+
+
+def run(runs: Sequence[Mapping[str, Any]], lrs: Sequence[float], *, paper: str,
+        get_config: Callable, results_dir, workdir_root, out_dir,
+        train_fn: Callable | None = None, log: Callable = print, **grid_kwargs) -> list[dict]:
+  """Trains ``runs`` at every lr in ``lrs`` (resumable, as ``sweep.run_grid``), selects each
+  cell's lr on validation and writes the selection to ``out_dir``; returns the records."""
+  paths = sweep.run_grid(with_lrs(runs, lrs), paper=paper, get_config=get_config,
+                         results_dir=results_dir, workdir_root=workdir_root, train_fn=train_fn,
+                         failures_dir=Path(out_dir) / "failed", log=log, **grid_kwargs)
+  summaries = [json.loads(p.read_text()) for p in paths if p.exists()]
+  records = select(summaries)
+  for k, v in write(records, summaries, out_dir).items():
+    log(f"[{paper}] lr selection {k}: {v}")
+  return records

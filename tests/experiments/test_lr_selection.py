@@ -1,0 +1,134 @@
+"""Per-method lr selection (issue 15): chosen on validation only, test read at the chosen lr; the
+sweep keeps each run's update-RMS trajectory and plots it per method."""
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rankjax.experiments_lib import lr_selection
+from rankjax.experiments_lib import mtl
+from rankjax.experiments_lib import sweep
+from rankjax.train import trainer
+
+REPO = Path(__file__).resolve().parents[2]
+LRS = (1e-4, 3e-4, 1e-3, 3e-3)
+# Validation is best at 3e-4 for EW and 1e-3 for PUB; test would pick 3e-3 for both.
+VAL = {"ew": {1e-4: 0.70, 3e-4: 0.74, 1e-3: 0.72, 3e-3: 0.60},
+       "pub": {1e-4: 0.65, 3e-4: 0.70, 1e-3: 0.75, 3e-3: 0.71}}
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+  monkeypatch.setenv("RANKJAX_DATA_DIR", str(tmp_path / "datasets"))
+
+
+def _stub(test_of, calls):
+  """A train_fn that trains nothing: metrics from the method, lr and seed, and a metrics.jsonl
+  with an update-RMS log."""
+  def train(config, workdir, dataset):
+    del dataset
+    lr, seed, method = config.optimizer.lr, config.seed, config.mto.name
+    calls.append((method, lr, seed))
+    if method == "pub" and lr == 3e-3 and seed == 1:
+      raise trainer.NonFiniteLossError("non-finite loss nan at step 3")
+    val = VAL[method][lr] + 0.01 * seed
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    lines = [{"step": k, "split": "train", "loss": 1.0, "update_rms/shared": lr / k,
+              "update_rms/all": lr / k} for k in (1, 2, 3)]
+    (Path(workdir) / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    return {"metrics": {"validation/auc/mean": val, "test/auc/mean": test_of(lr, seed),
+                        "test/auc/task1": test_of(lr, seed)}, "steps": 3}
+  return train
+
+
+def _select(tmp_path, test_of):
+  runs = sweep.expand([dict(dataset="synthetic_mmoe", label_type="binary", model="mmoe",
+                            method=m) for m in ("ew", "pub")], sweep.Selection(seeds=(0, 1)))
+  calls = []
+  get_config = lambda arg: mtl.get_config(arg + ",num_examples=240", experiment="pub",
+                                          defaults={})
+  records = lr_selection.run(runs, LRS, paper="pub", get_config=get_config,
+                             results_dir=tmp_path / "res", workdir_root=tmp_path / "wd",
+                             out_dir=tmp_path / "sel", train_fn=_stub(test_of, calls),
+                             log=lambda m: None)
+  return records, calls
+
+
+def test_lr_is_selected_on_validation_and_test_is_read_at_it(tmp_path):
+  test_of = lambda lr, seed: 0.5 + 100 * lr + 0.001 * seed  # best at the largest lr
+  records, calls = _select(tmp_path / "a", test_of)
+  assert sorted(set(calls)) == sorted({(m, lr, s) for m in ("ew", "pub") for lr in LRS
+                                       for s in (0, 1)})  # every lr, the same seeds
+  by_method = {r["cell"]["method"]: r for r in records}
+  assert by_method["ew"]["selected_lr"] == 3e-4 and by_method["pub"]["selected_lr"] == 1e-3
+  assert by_method["ew"]["validation"] == pytest.approx(
+      {f"{lr:g}": v + 0.005 for lr, v in VAL["ew"].items()})
+  # PUB diverged at 3e-3 on seed 1: recorded, never selectable.
+  assert by_method["pub"]["failed"] == {"0.003": [1]}
+  assert by_method["pub"]["validation"]["0.003"] is None
+  for method, rec in by_method.items():
+    lr = rec["selected_lr"]
+    assert rec["test"]["per_seed"] == pytest.approx([test_of(lr, 0), test_of(lr, 1)])
+    assert rec["test_metrics"]["test/auc/mean"] == pytest.approx(
+        np.mean([test_of(lr, 0), test_of(lr, 1)]))
+  table = (tmp_path / "a" / "sel" / "lr_selection.md").read_text()
+  assert "**0.7450**" in table and "failed" in table
+  saved = json.loads((tmp_path / "a" / "sel" / "lr_selection.json").read_text())
+  assert [r["selected_lr"] for r in saved] == [3e-4, 1e-3]
+  png = next((tmp_path / "a" / "sel").glob("update_rms__*.png"))
+  assert png.read_bytes()[:4] == b"\x89PNG"
+  # The run JSONs keep the update-RMS trajectory with the lr (the workdirs are deleted).
+  run = json.loads(next((tmp_path / "a" / "res").glob("*method-ew__lr-0.0003__seed-0.json"))
+                   .read_text())
+  traj = run["update_rms_trajectory"]
+  assert traj["step"] == [1, 2, 3] and traj["lr"] == 3e-4
+  assert traj["update_rms/shared"] == traj["update_rms/all"] == pytest.approx([3e-4, 1.5e-4, 1e-4])
+
+
+def test_test_metrics_do_not_change_the_selection(tmp_path):
+  first, _ = _select(tmp_path / "a", lambda lr, seed: 0.5 + 100 * lr)
+  second, _ = _select(tmp_path / "b", lambda lr, seed: 0.9 - 100 * lr)  # opposite test order
+  assert [r["selected_lr"] for r in first] == [r["selected_lr"] for r in second] == [3e-4, 1e-3]
+  assert [r["validation"] for r in first] == [r["validation"] for r in second]
+
+
+def test_selection_refuses_unequal_seeds_and_minimises_mse():
+  def summary(lr, seed, val):
+    return {"options": {"method": "ew", "lr": lr, "seed": seed}, "optimizer": {"lr": lr},
+            "early_stopping": {"metric": "mse/mean", "mode": "min"},
+            "metrics": {"validation/mse/mean": val, "test/mse/mean": val}}
+  (rec,) = lr_selection.select([summary(1e-3, 0, 0.3), summary(3e-3, 0, 0.2)])
+  assert rec["selected_lr"] == 3e-3
+  with pytest.raises(ValueError, match="seeds"):
+    lr_selection.select([summary(1e-3, 0, 0.3), summary(1e-3, 1, 0.3), summary(3e-3, 0, 0.2)])
+  assert lr_selection.parse_lrs("1e-4:3e-4:1e-3") == (1e-4, 3e-4, 1e-3)
+
+
+def test_runlocal_lr_selection_smoke(tmp_path):
+  # Real training: 1 epoch of MMoE on the 100-row AliExpress fixture, EW and PUB at 2 lrs.
+  fixture = Path(os.environ.get("RANKJAX_SHARED", "../shared")) / "data" / mtl.RECHUB
+  if not fixture.is_dir():
+    pytest.skip(f"fixture {fixture} is absent (set RANKJAX_SHARED to the shared root)")
+  module = sweep.load_module(REPO / "experiments" / "pub" / "config.py")
+
+  def get_config(arg):
+    c = module.get_config(arg)
+    c.mesh.data = 1
+    return c
+
+  runs = [dict(runlocal=True, method=m, seed=0) for m in ("ew", "pub")]
+  records = lr_selection.run(runs, (1e-3, 1e-2), paper="pub", get_config=get_config,
+                             results_dir=tmp_path / "res", workdir_root=tmp_path / "wd",
+                             out_dir=tmp_path / "sel", log=lambda m: None)
+  assert [r["cell"]["method"] for r in records] == ["ew", "pub"]
+  for r in records:
+    assert r["selected_lr"] in (1e-3, 1e-2) and math.isfinite(r["test"]["mean"])
+    scores = r["validation"]
+    assert r["selected_lr"] == float(max(scores, key=lambda k: scores[k]))
+  pub = json.loads(next((tmp_path / "res").glob("*method-pub__lr-0.01__seed-0.json")).read_text())
+  traj = pub["update_rms_trajectory"]
+  assert traj["lr"] == 1e-2 and traj["step"] and len(traj["update_rms/shared"]) == len(traj["step"])
+  assert (tmp_path / "sel" / "update_rms__runlocal-True.png").exists()
