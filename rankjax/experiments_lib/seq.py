@@ -175,13 +175,25 @@ RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len
 
 
 def get_config(arg, *, experiment: str, backbone: str, plugins: Mapping[str, Mapping[str, Any]],
-               defaults: Mapping[str, Any] | None = None):
+               defaults: Mapping[str, Any] | None = None,
+               backbone_plugins: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None):
   """``get_config(arg)`` of an experiment whose plug-in variants are ``plugins`` (name -> model
   kwargs on top of the backbone). ``runlocal``: the first 300 Beauty users for 2 epochs (the
-  semantic-ID model: smaller and 1 epoch)."""
-  opts, extra = args_lib.resolve(arg, {**COMMON_OPTIONS, **dict(defaults or {})})
+  semantic-ID model: smaller and 1 epoch).
+
+  ``backbone_plugins`` ({backbone: plugins}) makes ``backbone`` an option of the experiment
+  (default: ``backbone``), each backbone with its own plug-in kwargs under the same names.
+  """
+  choices = dict(backbone_plugins or {})
+  extra_defaults = dict(backbone=backbone) if choices else {}
+  opts, extra = args_lib.resolve(arg, {**COMMON_OPTIONS, **extra_defaults, **dict(defaults or {})})
   if extra:
     raise ValueError(f"unknown options {sorted(extra)}")
+  if choices:
+    backbone = opts.pop("backbone")
+    if backbone not in choices:
+      raise ValueError(f"unknown backbone {backbone!r}; valid: {sorted(choices)}")
+    plugins = choices[backbone]
   if opts["runlocal"]:
     given = args_lib.parse_arg(arg) if isinstance(arg, str) or arg is None else dict(arg)
     opts.update({k: v for k, v in RUNLOCAL_SIZES[backbone].items() if k not in given})
