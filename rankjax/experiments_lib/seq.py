@@ -43,6 +43,7 @@ _S3REC = {"beauty": "beauty", "toys": "toys"}
 SEEDS = (2024, 2025, 2026)  # seq_rote.md 4.3 / seq_fair.md 5
 RANKING_KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@10"
+PER_USER_METRICS = ("NDCG@10", "Recall@10")
 RUNLOCAL_USERS = 300
 
 # Backbone -> dataset example, model, model kwargs and protocol at the published settings.
@@ -162,6 +163,9 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   # literature's unmasked rows (the option enters the run name, so the two never share a row).
   c.eval.mask_history = bool(args_lib.pick(opts, "mask_history", True))
   c.eval.batch_size = 1024
+  # Per-user values of the final test evaluation (<workdir>/per_user.npz; the sweep copies it next
+  # to the run's JSON) for paired bootstrap statistics between runs (rankjax/metrics/paired.py).
+  c.eval.per_user_metrics = PER_USER_METRICS
   # seq_rote.md 5.3: the reference code's mode (optimistic ties, 10,000 users) is reported beside
   # ours; compat_seed fixes its user sample (drawn afresh at every evaluation step).
   c.eval.compat_users = ranking.COMPAT_USERS
