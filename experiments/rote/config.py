@@ -6,10 +6,10 @@ r"""RoTE (Zhang et al., SIGIR 2026, arXiv 2604.13389): SASRec vs RoTE-SASRec (se
   python -m rankjax.main --config=experiments/rote/config.py:runlocal,backbone=semantic_id \
       --workdir=/tmp/rote_rpg_smoke
 
-Options (``key=value`` after the colon): dataset (beauty | toys), plugin (baseline = SASRec with learned
-positions; rote = RoTE-SASRec: multi-level rotary time embedding on queries and keys, learned
-positions removed; nopos = SASRec without any positional signal; rote_kpm / rote_learned = RoTE-SASRec
-with padded keys masked / with SASRec's learned positions kept; the ablations of seq_rote.md 9.12:
+Options (``key=value`` after the colon): dataset (beauty | toys), plugin (baseline = SASRec with
+learned positions; rote = RoTE-SASRec: multi-level rotary time embedding on queries and keys,
+learned positions removed; nopos = SASRec without any positional signal; rote_kpm / rote_learned =
+RoTE-SASRec with padded keys masked / with SASRec's learned positions kept; the ablations of seq_rote.md 9.12:
 rote_year / rote_month / rote_day = one time level only at weight 3 (the scale of the three
 weights at t = 0), rote_year_w1 / rote_month_w1 / rote_day_w1 the same at weight 1, rote_equal =
 weights (1, 1, 1)), backbone (sasrec | semantic_id: RPG-lite on the LETTER substitute SIDs, Beauty

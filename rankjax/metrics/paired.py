@@ -58,7 +58,8 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, n_boot: int = 10_000, seed
   """
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   if a.shape != b.shape or a.ndim != 1 or not len(a):
-    raise ValueError(f"paired_bootstrap needs two equal-length 1-D arrays, got {a.shape}, {b.shape}")
+    raise ValueError(f"paired_bootstrap needs two equal-length 1-D arrays, got {a.shape}, "
+                     f"{b.shape}")
   d = b - a
   n, diff = len(d), float(d.mean())
   rng = np.random.default_rng(seed)
@@ -164,7 +165,8 @@ def compare_runs(a_jsons: Sequence[str | Path], b_jsons: Sequence[str | Path], *
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--a", nargs="+", required=True, help="results JSONs of run set a (one per seed)")
+  parser.add_argument("--a", nargs="+", required=True,
+                      help="results JSONs of run set a (one per seed)")
   parser.add_argument("--b", nargs="+", required=True, help="results JSONs of run set b")
   parser.add_argument("--metrics", nargs="+", default=["NDCG@10", "Recall@10"])
   parser.add_argument("--split", default="test")

@@ -134,7 +134,7 @@ def test_equal_weights_are_uniform_constants_not_parameters():
   assert not np.allclose(equal, rote_same_params, atol=1e-4)
 
 
-# ---- RoTE on RPG-lite -----------------------------------------------------------------------------
+# ---- RoTE on RPG-lite ---------------------------------------------------------------------------
 
 def test_rote_rpg_lite_plugin_applies_calendar_rotary_in_the_semantic_id_model():
   kw = plugin_kwargs("rote", backbone="semantic_id")
