@@ -44,6 +44,7 @@ _S3REC = {"beauty": "beauty", "toys": "toys"}
 SEEDS = (2024, 2025, 2026)  # seq_rote.md 4.3 / seq_fair.md 5
 RANKING_KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@10"
+PER_USER_METRICS = ("NDCG@10", "Recall@10")
 RUNLOCAL_USERS = 300
 
 # Backbone -> dataset example, model, model kwargs and protocol at the published settings.
@@ -179,6 +180,9 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   # literature's unmasked rows (the option enters the run name, so the two never share a row).
   c.eval.mask_history = bool(args_lib.pick(opts, "mask_history", True))
   c.eval.batch_size = 1024
+  # Per-user values of the final test evaluation (<workdir>/per_user.npz; the sweep copies it next
+  # to the run's JSON) for paired bootstrap statistics between runs (rankjax/metrics/paired.py).
+  c.eval.per_user_metrics = PER_USER_METRICS
   # seq_rote.md 5.3: the reference code's mode (optimistic ties, 10,000 users) is reported beside
   # ours; compat_seed fixes its user sample (drawn afresh at every evaluation step).
   c.eval.compat_users = ranking.COMPAT_USERS
@@ -193,13 +197,25 @@ RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len
 
 
 def get_config(arg, *, experiment: str, backbone: str, plugins: Mapping[str, Mapping[str, Any]],
-               defaults: Mapping[str, Any] | None = None):
+               defaults: Mapping[str, Any] | None = None,
+               backbone_plugins: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None):
   """``get_config(arg)`` of an experiment whose plug-in variants are ``plugins`` (name -> model
   kwargs on top of the backbone). ``runlocal``: the first 300 Beauty users for 2 epochs (the
-  semantic-ID model: smaller and 1 epoch)."""
-  opts, extra = args_lib.resolve(arg, {**COMMON_OPTIONS, **dict(defaults or {})})
+  semantic-ID model: smaller and 1 epoch).
+
+  ``backbone_plugins`` ({backbone: plugins}) makes ``backbone`` an option of the experiment
+  (default: ``backbone``), each backbone with its own plug-in kwargs under the same names.
+  """
+  choices = dict(backbone_plugins or {})
+  extra_defaults = dict(backbone=backbone) if choices else {}
+  opts, extra = args_lib.resolve(arg, {**COMMON_OPTIONS, **extra_defaults, **dict(defaults or {})})
   if extra:
     raise ValueError(f"unknown options {sorted(extra)}")
+  if choices:
+    backbone = opts.pop("backbone")
+    if backbone not in choices:
+      raise ValueError(f"unknown backbone {backbone!r}; valid: {sorted(choices)}")
+    plugins = choices[backbone]
   if opts["runlocal"]:
     given = args_lib.parse_arg(arg) if isinstance(arg, str) or arg is None else dict(arg)
     opts.update({k: v for k, v in RUNLOCAL_SIZES[backbone].items() if k not in given})

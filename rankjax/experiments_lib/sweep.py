@@ -156,6 +156,21 @@ def update_rms_trajectory(workdir, lr: float) -> dict:
   return {**traj, "lr": float(lr)} if traj else {}
 
 
+PER_USER_SUFFIX = ".per_user.npz"  # <run_name>.per_user.npz beside <run_name>.json
+
+
+def per_user_path(result: Path) -> Path:
+  """The per-user values file stored beside a run's results JSON."""
+  return Path(result).with_suffix(PER_USER_SUFFIX)
+
+
+def _copy_per_user(workdir, result: Path) -> None:
+  # The trainer's name for it; a literal here keeps this module free of trainer imports.
+  src = Path(workdir) / "per_user.npz"
+  if src.exists():
+    shutil.copyfile(src, per_user_path(result))
+
+
 def _write_json(path: Path, obj) -> None:
   tmp = path.with_suffix(".json.tmp")
   tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
@@ -265,6 +280,7 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
     if source is not None:  # wall_s covers only the added steps
       summary["extended_from"] = {"run": source.name, "steps": _finished_steps(source)}
     _write_json(path, summary)
+    _copy_per_user(workdir, path)
     if not keep_workdirs:
       shutil.rmtree(workdir, ignore_errors=True)
     done += 1
@@ -304,6 +320,7 @@ def reevaluate(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Cal
     added = sorted(set(new) - set(stored["metrics"]))
     stored["metrics"].update({k: new[k] for k in added})
     _write_json(path, stored)
+    _copy_per_user(workdir, path)  # finished runs gain their per-user file the same way
     updated.append(path)
     log(f"[{paper}] re-evaluated {path.stem}: {len(added)} metrics added, "
         f"{len(set(new) & set(stored['metrics'])) - len(added)} reproduced")

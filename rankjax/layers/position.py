@@ -28,6 +28,7 @@ DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = 30.4375
 ROTE_BASES = (1e6, 1e4, 100.0)        # year, month, day
 ROTE_WEIGHTS = (1.5, 1.0, 0.5)
+ROTE_LEVELS = ("year", "month", "day")  # the level axis of the three-level time modes
 TIME_MODES = ("continuous_abs", "calendar_rel_first", "unix_rel_first", "continuous_rel_first")
 ROTARY_LAYOUTS = ("interleaved", "half")
 
@@ -243,25 +244,43 @@ def time_levels(ts: jnp.ndarray, valid: jnp.ndarray | None, mode: str) -> jnp.nd
   return continuous_levels(rel)
 
 
+def select_levels(names: Sequence[str]) -> list[int]:
+  """Indices into ``ROTE_LEVELS`` of the level ``names`` (e.g. ``("day",)``), validated."""
+  bad = [n for n in names if n not in ROTE_LEVELS]
+  if bad or not names or len(set(names)) != len(names):
+    raise ValueError(f"RoTE levels {tuple(names)!r}: choose distinct names from {ROTE_LEVELS}")
+  return [ROTE_LEVELS.index(n) for n in names]
+
+
 def rote(ts: jnp.ndarray, valid: jnp.ndarray | None, head_dim: int, *,
          mode: str = "continuous_abs", bases: Sequence[float] | None = None,
-         weights: Sequence[float] | None = None) -> Rotary:
+         weights: Sequence[float] | None = None,
+         levels: Sequence[str] | None = None) -> Rotary:
   """RoTE tables for one batch: ``q' = sum_l w_l Rot_l(q)`` becomes one rotary with (C, S).
 
   Defaults: bases (1e6, 1e4, 100), weights (1.5, 1, 0.5) for the three-level modes; base 1e6 and
   weight 1 for ``unix_rel_first`` (the reference reuses the year base). Weights are not
   renormalised: at t = 0 the operator is 3x the identity, which is part of the method.
+  ``levels`` (three-level modes only) keeps a subset of ("year", "month", "day"), for the
+  single-level ablation of seq_rote.md 9.12; default bases and weights follow the subset, and the
+  other levels' angles are never computed.
   """
-  levels = time_levels(ts, valid, mode)
-  n = levels.shape[-1]
+  t = time_levels(ts, valid, mode)
+  three = t.shape[-1] == len(ROTE_LEVELS)
+  if levels is not None and not three:
+    raise ValueError(f"time_mode {mode!r} has one level; 'levels' needs a three-level mode")
+  keep = select_levels(levels if levels is not None else ROTE_LEVELS) if three else None
+  if levels is not None:
+    t = t[..., keep]
+  n = t.shape[-1]
   if bases is None:
-    bases = ROTE_BASES if n == 3 else ROTE_BASES[:1]
+    bases = [ROTE_BASES[i] for i in keep] if three else ROTE_BASES[:1]
   if weights is None:
-    weights = ROTE_WEIGHTS if n == 3 else (1.0,)
+    weights = [ROTE_WEIGHTS[i] for i in keep] if three else (1.0,)
   if len(bases) != n or len(weights) != n:
     raise ValueError(f"time_mode {mode!r} has {n} levels; got {len(bases)} bases, "
                      f"{len(weights)} weights")
-  cos, sin = weighted_cos_sin(rotary_angles(levels, head_dim, bases), weights)
+  cos, sin = weighted_cos_sin(rotary_angles(t, head_dim, bases), weights)
   return Rotary(cos, sin, "interleaved")
 
 

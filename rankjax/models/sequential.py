@@ -81,6 +81,7 @@ class _Backbone(nn.Module):
   time_mode: str = "continuous_abs"
   rote_bases: tuple | None = None
   rote_weights: tuple | None = None
+  rote_levels: tuple | None = None  # a subset of ("year", "month", "day"): single-level ablation
   key_padding_mask: bool = False
   cape: bool = False
   cape_dim: int = 32
@@ -111,7 +112,8 @@ class _Backbone(nn.Module):
         raise ValueError(f"position 'rote' needs the timestamp field {self.time_feature!r}")
       return P.rote(batch[self.time_feature], valid, self._head_dim(d), mode=self.time_mode,
                     bases=None if self.rote_bases is None else tuple(self.rote_bases),
-                    weights=None if self.rote_weights is None else tuple(self.rote_weights))
+                    weights=None if self.rote_weights is None else tuple(self.rote_weights),
+                    levels=None if self.rote_levels is None else tuple(self.rote_levels))
     if "rope" in parts:
       return P.rope(P.slot_positions(valid, padding_row=False), self._head_dim(d))
     return None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable, Iterable, Mapping, Sequence
 
 import jax
@@ -130,3 +131,32 @@ def mean_metrics(arrays: Mapping[str, np.ndarray], groups: Sequence[str] = ()) -
         sel = arrays[g] == value
         out[f"{name}[{g}={value:g}]"] = float(np.mean(v[sel]))
   return out
+
+
+# Per-user values of the final evaluation, for paired statistics between runs
+# (rankjax/metrics/paired.py): ``<workdir>/per_user.npz`` next to ``results.json``.
+PER_USER_FILE = "per_user.npz"
+USER_FIELD = "user"
+
+
+def per_user_values(arrays: Mapping[str, np.ndarray], metrics: Sequence[str]) -> dict:
+  """``{"user": int32 [U], metric: float32 [U]}`` from ``collect_predictions`` output that kept the
+  ``user`` field (one row per evaluated user; padding already removed)."""
+  missing = [m for m in metrics if f"pred/{m}" not in arrays]
+  if USER_FIELD not in arrays or missing:
+    raise ValueError(f"per-user metrics need the {USER_FIELD!r} column and the metrics {missing} "
+                     f"(have {sorted(arrays)})")
+  users = np.asarray(arrays[USER_FIELD]).astype(np.int32)
+  if len(np.unique(users)) != len(users):
+    raise ValueError("per-user metrics: a user appears in more than one evaluation row")
+  out = {USER_FIELD: users}
+  out.update({m: np.asarray(arrays[f"pred/{m}"], np.float32) for m in metrics})
+  return out
+
+
+def write_per_user(path: str, per_split: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+  """One compressed ``.npz`` with keys ``<split>/user`` and ``<split>/<metric>``."""
+  flat = {f"{split}/{k}": v for split, cols in per_split.items() for k, v in cols.items()}
+  tmp = path + ".tmp.npz"
+  np.savez_compressed(tmp, **flat)
+  os.replace(tmp, path)

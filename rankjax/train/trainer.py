@@ -407,7 +407,9 @@ class StepRunner:
     self.bar.close()
 
 
-def evaluate(s: Setup, split_columns, name: str) -> dict:
+def evaluate(s: Setup, split_columns, name: str, per_user: dict | None = None) -> dict:
+  """Metrics of one split; a ranking evaluation also fills ``per_user`` (when given) with the
+  per-user values of ``eval.per_user_metrics`` (``evaluation.per_user_values``)."""
   batch_size = s.config.eval.get("batch_size", s.config.train.batch_size)
   data_axis = s.mesh.shape[mesh_lib.DATA_AXIS]
   batch_size = -(-batch_size // data_axis) * data_axis
@@ -419,7 +421,10 @@ def evaluate(s: Setup, split_columns, name: str) -> dict:
                                           mesh_lib.batch_sharding(s.mesh))
   if s.learner.eval_kind == "ranking":
     groups = tuple(s.config.eval.get("ranking_groups", ()))
-    arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=groups)
+    keep = groups + ((evaluation.USER_FIELD,) if per_user is not None else ())
+    arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=keep)
+    if per_user is not None:
+      per_user.update(evaluation.per_user_values(arrays, s.config.eval.per_user_metrics))
     compat = {k: arrays.pop(k) for k in list(arrays) if k.startswith("pred/" + ranking.COMPAT_PREFIX)}
     out = evaluation.mean_metrics(arrays, groups)
     if compat:
@@ -504,11 +509,16 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
     results_metrics.update({f"{eval_split}/{k}": v for k, v in s.loop_state["history"][
         [h["step"] for h in s.loop_state["history"]].index(s.loop_state["best_step"])].items()
                             if k != "step"})
+  per_user = {}  # split -> per-user values, when the config asks for them (ranking only)
+  want_per_user = s.learner.eval_kind == "ranking" and config.eval.get("per_user_metrics")
   for split in config.eval.get("final_splits", ("test",)):
     if split:
-      m = evaluate(s, s.dataset.splits[split], split)
+      rows = per_user.setdefault(split, {}) if want_per_user else None
+      m = evaluate(s, s.dataset.splits[split], split, per_user=rows)
       s.writer.write(final_step, split, m)
       results_metrics.update({f"{split}/{k}": v for k, v in m.items()})
+  if per_user and jax.process_index() == 0:
+    evaluation.write_per_user(os.path.join(workdir, evaluation.PER_USER_FILE), per_user)
   return finish_run(s, results_metrics, final_step, runner.examples_per_sec)
 
 

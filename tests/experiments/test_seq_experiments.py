@@ -1,6 +1,7 @@
 """The sequential experiments (experiments/rote, cape, fair): each runlocal config trains end to end
 on a 300-user slice of Beauty with full-ranking evaluation, options are validated, and the ranking
 report builds its table and learning-curve plot from run JSONs."""
+import json
 import math
 import os
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rankjax.data import registry
 from rankjax.experiments_lib import ranking_report
 from rankjax.experiments_lib import seq
 from rankjax.experiments_lib import sweep
@@ -52,6 +54,30 @@ def test_runlocal_trains_end_to_end(name, plugin, tmp_path):
   every = seq.config_steps_per_epoch(config) * config.train.eval_every_epochs
   assert [s for s, _ in curve] == [every * (i + 1) for i in range(len(curve))]
   assert len(curve) == config.train.num_epochs
+
+
+def test_rote_on_rpg_lite_runlocal_through_the_sweep_stores_per_user_values(tmp_path):
+  """RoTE-RPG-lite (seq_rote.md 6): backbone=semantic_id, plugin=rote trains end to end; the sweep
+  stores one NDCG@10 / Recall@10 per test user beside the run's JSON."""
+  _need("amazon_beauty_5core_time")
+  _need("amazon_beauty_semantic_ids_letter")
+  rote = _experiment("rote")
+  run = dict(runlocal=True, backbone="semantic_id", plugin="rote", seed=2024)
+  config = rote.get_config(run)
+  assert config.model.name == "semantic_id" and config.dataset.example == "semantic_id"
+  assert (config.model.kwargs.position, config.model.kwargs.time_mode) == (
+      "rote", "calendar_rel_first")
+  (path,) = sweep.run_grid([run], paper="rote", get_config=rote.get_config,
+                           results_dir=tmp_path / "results", workdir_root=tmp_path / "wd",
+                           log=lambda m: None)
+  assert "backbone-semantic_id" in path.stem and "plugin-rote" in path.stem
+  m = json.loads(path.read_text())["metrics"]
+  with np.load(sweep.per_user_path(path)) as z:
+    users, ndcg = z["test/user"], z["test/NDCG@10"]
+    assert len(z["test/Recall@10"]) == len(users)
+  test_users = len(registry.load(config.dataset).splits["test"]["user"])
+  assert len(users) == len(set(users.tolist())) == test_users == seq.RUNLOCAL_USERS
+  assert float(np.mean(ndcg)) == pytest.approx(m["test/NDCG@10"], abs=1e-6)
 
 
 def test_configs_follow_the_published_settings():

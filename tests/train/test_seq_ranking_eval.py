@@ -3,6 +3,7 @@ by a trained model, and ``eval.mask_history`` decides whether history items comp
 import numpy as np
 import pytest
 
+from rankjax.train import evaluation
 from rankjax.train import trainer
 
 from tests.data.test_sequence_file import _rote_config, _small, _write_uit
@@ -46,6 +47,20 @@ def test_trained_sasrec_ranks_the_memorised_next_item_first(tmp_path):
                                 "optimizer.lr": 1e-2, "model.kwargs.dropout": 0.0})
   assert m["test/Recall@1"] >= 0.95, m
   assert m["test/NDCG@10"] >= 0.95, m
+
+
+def test_final_evaluation_writes_one_value_per_test_user(tmp_path):
+  # 40 users of 5-11 items: every one is evaluated (min_len 4). lr 0: untrained, spread values.
+  rows = _ring_log(40, 25, (5, 12))
+  m = _train(tmp_path, rows, **{"train.num_epochs": 1, "optimizer.lr": 0.0})
+  with np.load(tmp_path / "run" / evaluation.PER_USER_FILE) as z:
+    assert sorted(z.files) == ["test/NDCG@10", "test/Recall@10", "test/user"]
+    users, ndcg, recall = z["test/user"], z["test/NDCG@10"], z["test/Recall@10"]
+  np.testing.assert_array_equal(np.sort(users), np.arange(40))        # one row per test user
+  assert len(ndcg) == len(recall) == 40
+  assert float(np.mean(ndcg)) == pytest.approx(m["test/NDCG@10"], abs=1e-6)
+  assert float(np.mean(recall)) == pytest.approx(m["test/Recall@10"], abs=1e-6)
+  assert 0 < np.mean(recall) < 1 and set(np.unique(recall)) <= {0.0, 1.0}
 
 
 @pytest.mark.parametrize("mask_history", [True, False])
