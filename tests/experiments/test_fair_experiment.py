@@ -92,3 +92,34 @@ def test_focused_arm_adds_focused_attention_parameters_and_no_auxiliary_loss():
   assert params["focused"].items() <= params["fair"].items()
   extra = set(params["fair"]) - set(params["focused"])
   assert extra and all(k.startswith("['params']['Dense_") for k in extra)
+
+
+def test_lr_is_selected_per_arm_on_validation_ndcg(tmp_path):
+  """scripts/sweep_seq.py --lrs reuses the multi-task lr selection: each plug-in gets the lr of
+  its best mean validation NDCG@10 (the early-stopping metric), whatever test says."""
+  from rankjax.experiments_lib import lr_selection  # pylint: disable=g-import-not-at-top
+  from tests.experiments.test_seq_experiments import _need  # pylint: disable=g-import-not-at-top
+  _need("amazon_beauty_5core_time")
+  _need("amazon_beauty_semantic_ids_letter")
+  val = {"baseline": {3e-4: 0.02, 1e-3: 0.03}, "focused": {3e-4: 0.04, 1e-3: 0.01}}
+
+  def train(config, workdir, dataset):
+    del workdir, dataset
+    v = val[_arm(config)][config.optimizer.lr]
+    return {"metrics": {"validation/NDCG@10": v + 1e-4 * (config.seed - 2024),
+                        "test/NDCG@10": 1.0 - v}, "steps": 1}
+
+  runs = sweep.expand([dict(runlocal=True, plugin=p) for p in val],
+                      sweep.Selection(seeds=(2024, 2025)))
+  records = lr_selection.run(runs, (3e-4, 1e-3), paper="fair", get_config=FAIR.get_config,
+                             results_dir=tmp_path / "res", workdir_root=tmp_path / "wd",
+                             out_dir=tmp_path / "sel", train_fn=train, log=lambda m: None)
+  assert {r["cell"]["plugin"]: r["selected_lr"] for r in records} == {"baseline": 1e-3,
+                                                                      "focused": 3e-4}
+  assert all(r["metric"] == "NDCG@10" for r in records)
+  assert (tmp_path / "sel" / "lr_selection.md").exists()
+
+
+def _arm(config) -> str:
+  kw = config.model.kwargs
+  return "baseline" if kw.attention == "standard" else "fair" if kw.get("w_rob") else "focused"
