@@ -7,12 +7,18 @@ validation NDCG@10 curve), then table.md and curves.png.
       --set=epochs=6,batch_size=128,eval_every_epochs=1
   python scripts/sweep_seq.py --papers=rote,fair --report_only      # tables and plots only
   python scripts/sweep_seq.py --papers=rote --seeds=2024 --set=... --reevaluate  # add new metrics
+  python scripts/sweep_seq.py --papers=fair --plugins=baseline,fair --lrs=3e-4:1e-3:3e-3 --set=...
 
 The default grid of each paper is ``sweep()`` in experiments/<paper>/config.py (backbone vs
 backbone + plug-in); the flags filter it. A run whose JSON exists is skipped, so rerunning a killed
 command resumes it. ``--set`` options become part of the run and of its file name, so capped runs
 never mix with full-protocol runs in a table row. Workdirs (checkpoints, metrics.jsonl, plot.png)
 stay under workdirs/sweep_seq/ (git-ignored).
+
+``--lrs``: every selected run is trained at each lr (same seeds), each plug-in's lr is picked on
+the mean validation NDCG@10 (the early-stopping metric; test is never read for the choice), and
+experiments/<paper>/lr_selection/{lr_selection.json,lr_selection.md} give the test metrics at the
+selected lr (rankjax/experiments_lib/lr_selection.py, shared with scripts/sweep_mtl.py).
 """
 import json
 import os
@@ -27,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rankjax.experiments_lib import args as args_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from rankjax.experiments_lib import lr_selection  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import ranking_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import seq  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import sweep  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -44,6 +51,8 @@ _RESULTS_ROOT = flags.DEFINE_string("results_root", str(REPO / "experiments"),
                                     "Results go to <results_root>/<paper>/results/.")
 _WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO / "workdirs" / "sweep_seq"),
                                     "Per-run workdirs (kept: the curves are read from them).")
+_LRS = flags.DEFINE_string("lrs", "", "Learning rates to select from per plug-in on validation, "
+                           "e.g. 3e-4:1e-3:3e-3 ('' = no selection).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs and exit.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rebuild table.md and curves.png.")
 _EXTEND = flags.DEFINE_bool(
@@ -99,8 +108,9 @@ def main(argv):
     module = sweep.load_module(REPO / "experiments" / paper / "config.py")
     results_dir = Path(_RESULTS_ROOT.value) / paper / "results"
     runs = sweep.expand(select(module.sweep(), module), sel)
+    lrs = lr_selection.parse_lrs(_LRS.value)
     if _DRY_RUN.value:
-      sweep.print_plan(paper, runs, results_dir)
+      sweep.print_plan(paper, lr_selection.with_lrs(runs, lrs) if lrs else runs, results_dir)
       continue
     workdir_root = Path(_WORKDIR_ROOT.value)
     if _REEVALUATE.value:
@@ -114,8 +124,13 @@ def main(argv):
         # Store the curve as soon as a run finishes, so a killed sweep loses nothing.
         add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
 
-      sweep.run_grid(runs, paper=paper, get_config=module.get_config, results_dir=results_dir,
-                     workdir_root=workdir_root, keep_workdirs=True, extend=_EXTEND.value, log=log)
+      grid = dict(paper=paper, get_config=module.get_config, results_dir=results_dir,
+                  workdir_root=workdir_root, keep_workdirs=True, extend=_EXTEND.value, log=log)
+      if lrs:
+        lr_selection.run(runs, lrs, out_dir=Path(_RESULTS_ROOT.value) / paper / "lr_selection",
+                         **grid)
+      else:
+        sweep.run_grid(runs, **grid)
       print(f"[{paper}] sweep took {time.time() - t0:.0f} s", flush=True)
     add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
     out = ranking_report.write(results_dir, title=TITLES[paper], baseline=module.BASELINE,

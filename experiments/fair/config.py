@@ -7,8 +7,12 @@ backbone ("RPG-lite": LETTER 4 codes + dedup code, M = 5, substitute SIDs).
       --workdir=/tmp/fair_beauty
 
 Options: dataset (beauty only: no semantic IDs ship for Toys), plugin (baseline = RPG-lite;
-focused = focused attention only; fair = full FAIR-A: focused attention, w_rob = w_mi = 0.1), seed,
-and the compute overrides of rankjax/experiments_lib/seq.py (epochs, lr, dim, ffn_dim, max_len...).
+focused = focused attention only, the ablation arm of seq_fair.md 7.8: no auxiliary loss;
+fair = full FAIR-A: focused attention, w_rob = w_mi = 0.1), seed, and the options of
+rankjax/experiments_lib/seq.py (epochs, patience, lr, dim, ffn_dim, max_len...), among them the
+reference lr schedule: ``schedule=cosine`` (linear warm-up over 10k steps, then cosine decay to 0
+at the last step; ``warmup=5pct`` warms up over 5% of the steps instead). Without ``schedule`` the
+lr is constant, as in the stored runs.
 ``runlocal``: 1 epoch on 300 users with d 64, FFN 128, L 20 (seq.RUNLOCAL_SIZES; seq_fair.md 7.10).
 """
 from rankjax.experiments_lib import seq
@@ -20,6 +24,8 @@ BACKBONE = "semantic_id"
 _FOCUSED = dict(attention="focused", focused_heads=2, lambda_schedule="diff")
 PLUGINS = {
     "baseline": dict(attention="standard"),
+    # The ablation's "+ focused attention" arm: w_rob and w_mi keep the model's default 0, so the
+    # noisy pass and the InfoNCE projections are never built (tests/experiments/test_fair_experiment.py).
     "focused": _FOCUSED,
     "fair": dict(_FOCUSED, w_rob=0.1, w_mi=0.1, noise_type="token_replace", noise_rate=0.1,
                  rob_distance="pred_sym_kl", mi_temperature=0.1, mi_positions="all"),
@@ -35,5 +41,6 @@ def get_config(arg=""):
 
 
 def sweep():
-  # Toys has no semantic IDs here (seq_data.md 5): the Beauty grid only.
-  return [dict(dataset="beauty", plugin=p) for p in ("baseline", "fair")]
+  # Toys has no semantic IDs here (seq_data.md 5): the Beauty grid only. The focused-only arm
+  # separates the attention's share of the gain from the auxiliary losses' (seq_fair.md 7.8).
+  return [dict(dataset="beauty", plugin=p) for p in ("baseline", "focused", "fair")]

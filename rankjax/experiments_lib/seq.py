@@ -35,6 +35,10 @@ COMMON_OPTIONS = dict(
     dim=None, max_len=None, ffn_dim=None,  # size overrides (semantic-ID runs on a CPU budget)
     emb_init=None,  # item-table init (normal | xavier_normal); default: the backbone's
     mask_history=None,  # False: history items stay rankable in evaluation (default True)
+    # lr schedule (rankjax/train/build_learner.py learning_rate): constant (default, the stored
+    # runs), cosine or linear; warmup: steps (int) or "<p>pct" of the run's total steps (default
+    # with a decaying schedule: the backbone's warmup_steps, else none).
+    schedule=None, warmup=None,
     path=None)  # dataset=sequence_file: the file (or --config.dataset.path=...)
 
 # Option name -> registered data set. "sequence_file" is the user's own log: its options (path,
@@ -60,15 +64,16 @@ BACKBONES = {
         embedding_init="xavier_normal"),
     # seq_baselines.md 5.2/5.4 (RPG), with LETTER 4 + 1 substitute SIDs (M = 5): n_embd 448,
     # 2 layers, 4 heads, n_inner 1024, dropout embd/attn 0.5, AdamW lr 3e-4 wd 0, clip 1.0,
-    # batch 256, 150 epochs, patience 20. The reference's warm-up + cosine decay is the trainer's
-    # optimizer.schedule="cosine" with warmup_steps; it is not set here, so the stored runs used a
-    # constant lr (experiments/fair/README.md).
+    # batch 256, 150 epochs, patience 20. The reference's warm-up + cosine decay (10k warm-up
+    # steps, seq_fair.md 5) is the option schedule=cosine; the default stays the constant lr the
+    # stored runs used (experiments/fair/README.md).
     "semantic_id": dict(
         example="semantic_id", model="semantic_id", dim=448, max_len=50,
         kwargs=dict(num_blocks=2, num_heads=4, ffn_dim=1024, temperature=0.07,
                     codebook_sizes=(256, 256, 256, 256, 3)),
         optimizer=dict(name="adamw", lr=3e-4, grad_clip_norm=1.0, kwargs=dict(weight_decay=0.0)),
-        batch_size=256, epochs=150, eval_every_epochs=1, patience=20, full_tables=("sid_token",)),
+        batch_size=256, epochs=150, eval_every_epochs=1, patience=20, full_tables=("sid_token",),
+        warmup_steps=10_000),
     # seq_baselines.md 4.2 (TIGER, XiaoLongtaoo settings), LETTER 4 + 1 substitute SIDs: T5 with
     # 4 + 4 layers, d_model 128, FFN 1024, 6 heads x 64, dropout 0.1, relative position bias;
     # the last 20 items; one row per train target; AdamW lr 1e-4 (weight decay: not in the spec,
@@ -124,6 +129,31 @@ def config_steps_per_epoch(config) -> int:
 
 
 
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+def lr_schedule(schedule, warmup, backbone_warmup: int = 0) -> dict:
+  """The ``optimizer`` keys of the ``schedule`` / ``warmup`` options: ``{}`` for the default
+  constant lr (so configs of the stored runs are unchanged), else ``schedule`` and either
+  ``warmup_steps`` or ``warmup_fraction`` (``warmup="5pct"``: 5% of the total steps, seq_fair.md 5).
+  A decaying schedule without ``warmup`` gets the backbone's reference warm-up."""
+  if schedule is None and warmup is None:
+    return {}
+  schedule = schedule or "constant"
+  if schedule not in SCHEDULES:
+    raise ValueError(f"unknown schedule {schedule!r}; valid: {list(SCHEDULES)}")
+  if warmup is None:
+    return dict(schedule=schedule, warmup_steps=0 if schedule == "constant" else int(backbone_warmup))
+  if isinstance(warmup, str) and warmup.endswith("pct"):
+    fraction = float(warmup[:-3]) / 100
+    if not 0 <= fraction <= 1:
+      raise ValueError(f"warmup={warmup!r}: the percentage must be in [0, 100]")
+    return dict(schedule=schedule, warmup_fraction=fraction)
+  if isinstance(warmup, int) and not isinstance(warmup, bool) and warmup >= 0:
+    return dict(schedule=schedule, warmup_steps=warmup)
+  raise ValueError(f"warmup={warmup!r}: give steps (e.g. 10000) or a percentage (e.g. 5pct)")
+
+
 def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
                  plugin_kwargs: Mapping[str, Any]):
   """The config of one run: ``backbone`` at its published settings, ``plugin_kwargs`` on top,
@@ -159,6 +189,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.optimizer = dict(b["optimizer"])
   if opts.get("lr") is not None:
     c.optimizer.lr = float(opts["lr"])
+  c.optimizer.update(lr_schedule(opts.get("schedule"), opts.get("warmup"), b.get("warmup_steps", 0)))
   batch = int(args_lib.pick(opts, "batch_size", b["batch_size"]))
   epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else b["epochs"]))
   every = int(args_lib.pick(opts, "eval_every_epochs", 1 if runlocal else b["eval_every_epochs"]))

@@ -17,9 +17,14 @@ from rankjax.train import mesh as mesh_lib
 def learning_rate(cfg, total_steps: int):
   """A float, or an optax schedule for ``optimizer.schedule``: ``constant`` (default), ``cosine``
   (linear warm-up over ``warmup_steps`` then cosine decay to 0 at the last step, as the RPG/FAIR
-  recipes use) or ``linear`` (warm-up then linear decay to 0)."""
+  recipes use) or ``linear`` (warm-up then linear decay to 0). ``warmup_fraction`` gives the
+  warm-up as a fraction of ``total_steps`` instead (known only at run time)."""
   kind = cfg.get("schedule", "constant")
   warmup = int(cfg.get("warmup_steps", 0))
+  if cfg.get("warmup_fraction") is not None:
+    if warmup:
+      raise ValueError("config optimizer: give warmup_steps or warmup_fraction, not both")
+    warmup = int(round(float(cfg.warmup_fraction) * total_steps))
   if kind == "constant" and not warmup:
     return cfg.lr
   if kind == "constant":
