@@ -25,6 +25,9 @@ from rankjax.train import fit_arrays
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/alm_mta/config.py[:ARG]")
 _METHODS = flags.DEFINE_list("methods", ["lr", "alm"], "pipeline methods to train (may be empty)")
+_CURVE_ON = flags.DEFINE_enum("curve_on", "validation", ["validation", "train"],
+                              "split scored after every epoch (early stopping keeps its best epoch); "
+                              "train shows how far a method fits its own rows")
 
 
 def simulator_truth(cfg_sim, seed):
@@ -108,12 +111,16 @@ def main(argv):
     lp = prop_fn(s["x"])
     s["ipw"] = pipeline.sequence_weights(lp, s, log_marg, stabilised=False)
     s["balance"] = pipeline.sequence_weights(lp, s, log_marg, stabilised=True)
+  w = data["train"]["ipw"]
+  out["ipw_train_quantiles"] = np.round(np.quantile(w, [0, 0.1, 0.5, 0.9, 0.99, 1]), 3).tolist()
+  print(json.dumps({"ipw_train_quantiles": out["ipw_train_quantiles"]}), flush=True)
   for method in _METHODS.value:
     t = time.time()
-    prob, _, params, hist = pipeline.train_method(method, cfg, data, meta, cfg.seed)
+    fit_data = dict(data, validation=data[_CURVE_ON.value])
+    prob, _, params, hist = pipeline.train_method(method, cfg, fit_data, meta, cfg.seed)
     pred = lambda k, s: fit_arrays.predict(lambda pp, b: {"p": prob(pp, b)}, params, s)["p"]
     out[method] = dict(_aucs(pred, data), epochs=len(hist), steps=hist[-1]["steps"],
-                       valid_curve=[round(h["valid"], 3) for h in hist],
+                       curve_on=_CURVE_ON.value, curve=[round(h["valid"], 3) for h in hist],
                        seconds=round(time.time() - t, 1))
     print(json.dumps({method: out[method]}), flush=True)
   print(json.dumps(out))
