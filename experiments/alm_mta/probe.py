@@ -107,10 +107,7 @@ def main(argv):
   print(json.dumps(out), flush=True)
 
   prop_fn, log_marg = pipeline.fit_propensity(data["train"], meta, cfg.seed)
-  for s in data.values():
-    lp = prop_fn(s["x"])
-    s["ipw"] = pipeline.sequence_weights(lp, s, log_marg, stabilised=False)
-    s["balance"] = pipeline.sequence_weights(lp, s, log_marg, stabilised=True)
+  pipeline.add_weights(data, prop_fn, log_marg)
   w = data["train"]["ipw"]
   out["ipw_train_quantiles"] = np.round(np.quantile(w, [0, 0.1, 0.5, 0.9, 0.99, 1]), 3).tolist()
   print(json.dumps({"ipw_train_quantiles": out["ipw_train_quantiles"]}), flush=True)
