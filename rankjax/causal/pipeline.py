@@ -59,7 +59,7 @@ def fit_propensity(train, meta, seed):
   return lambda x: np.asarray(model.apply(params, jnp.asarray(x))), log_marg
 
 
-def sequence_weights(log_p_x, cols, log_marg):
+def sequence_weights(log_p_x, cols, log_marg, *, stabilised: bool = True):
   """Stabilised IPW ``prod_j P(c_j) / P(c_j | X)`` (= P(x) P(t) / P(x, t)), normalised to mean 1,
   clipped to [0.05, 20] (alm_mta.md 3).
 
@@ -68,19 +68,30 @@ def sequence_weights(log_p_x, cols, log_marg):
   journeys sat at the 0.05 floor and a few of the longest ones carried the loss (README
   "Diagnosis"). The marginal numerator cancels the length and leaves only the X-dependence that the
   weights are meant to correct [D]. ALM-MTA's ITE loss and causalMTA's balancing use these weights.
+  ``stabilised=False`` gives the spec's ``1 / prod_j P(c_j | X)`` (config ``ipw="inverse"``).
   """
   lp = np.take_along_axis(log_p_x, cols["touch_cluster"], axis=1)
-  lw = ((log_marg[cols["touch_cluster"]] - lp) * cols["touch_mask"]).sum(1)
+  lw = -(lp * cols["touch_mask"]).sum(1)
+  if stabilised:
+    lw = lw + (log_marg[cols["touch_cluster"]] * cols["touch_mask"]).sum(1)
   w = np.exp(lw - lw.max())
   w = w / w.mean()
   return np.clip(w, 0.05, 20.0).astype(np.float32)
 
 
-def add_weights(data: dict, prop_fn, log_marg) -> None:
-  """Adds the ``ipw`` (ALM-MTA) and ``balance`` (causalMTA) columns to every split in place."""
+IPW_KINDS = ("stabilised", "inverse")
+
+
+def add_weights(data: dict, prop_fn, log_marg, ipw: str = "stabilised") -> None:
+  """Adds the ``ipw`` (ALM-MTA; ``ipw`` = "stabilised" [D] or the spec's "inverse") and
+  ``balance`` (causalMTA, always stabilised) columns to every split in place."""
+  if ipw not in IPW_KINDS:
+    raise ValueError(f"ipw {ipw!r} is not one of {IPW_KINDS}")
   for split in data.values():
-    split["ipw"] = sequence_weights(prop_fn(split["x"]), split, log_marg)
-    split["balance"] = split["ipw"]
+    lp = prop_fn(split["x"])
+    split["balance"] = sequence_weights(lp, split, log_marg)
+    split["ipw"] = (split["balance"] if ipw == "stabilised" else
+                    sequence_weights(lp, split, log_marg, stabilised=False))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,7 +243,7 @@ def run(cfg, workdir: str) -> dict:
   d = load(cfg)
   data, meta = d["splits"], d["meta"]
   prop_fn, log_marg = fit_propensity(data["train"], meta, cfg.seed)
-  add_weights(data, prop_fn, log_marg)
+  add_weights(data, prop_fn, log_marg, cfg.get("ipw", "stabilised"))
   n_ev = min(cfg.attribution_units, len(data["test"]["y"]))
   pick = np.random.default_rng(cfg.seed).permutation(len(data["test"]["y"]))[:n_ev]
   data["attribution"] = {k: v[np.sort(pick)] for k, v in data["test"].items()}

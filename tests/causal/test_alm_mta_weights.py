@@ -1,5 +1,6 @@
 """IPW of the ALM-MTA ITE loss (rankjax/causal/pipeline.py ``add_weights``)."""
 import numpy as np
+import pytest
 
 from rankjax.causal import pipeline
 
@@ -35,3 +36,17 @@ def test_weights_down_weight_touches_the_context_makes_likely():
   w = data["train"]["ipw"]
   np.testing.assert_allclose(w[0] / w[1], (0.2 / 0.6), rtol=1e-5)
   np.testing.assert_allclose(w[1], w[2], rtol=1e-6)
+
+
+def test_spec_inverse_weights_remain_available_and_grow_with_length():
+  # ipw="inverse" is the spec's 1 / prod_j P(c_j | X): with uniform P(c | X) = 1/K a journey of
+  # length L weighs K^L before normalisation: the two short journeys fall to the 0.05 floor.
+  log_marg = np.log(np.full(K, 1.0 / K))
+  data = {"train": _journeys()}
+  pipeline.add_weights(data, lambda x: np.tile(log_marg, (len(x), 1)), log_marg, ipw="inverse")
+  w = data["train"]["ipw"]
+  np.testing.assert_allclose(w[:2], 0.05)
+  assert w[2] > 1.0
+  np.testing.assert_allclose(data["train"]["balance"], 1.0, rtol=1e-6)
+  with pytest.raises(ValueError, match="ipw"):
+    pipeline.add_weights(data, lambda x: np.tile(log_marg, (len(x), 1)), log_marg, ipw="x")
