@@ -38,6 +38,9 @@ def get_config(arg: str = ""):
   c.epochs = int(opts.get("epochs", 20))
   c.patience = 2
   c.weight_decay = 1e-6            # lambda_2
+  # IPW of the ITE loss: "stabilised" prod P(c)/P(c|X) [D] or the spec's "inverse" 1/prod P(c|X)
+  # (which leaves most journeys at the clip floor on the simulator; README "Diagnosis").
+  c.ipw = str(opts.get("ipw", "stabilised"))
   c.rnn_width = 32
   c.shapley_permutations = 20      # spec: 200 (CPU budget) [D]
   c.attribution_units = 3000

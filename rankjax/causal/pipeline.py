@@ -59,10 +59,17 @@ def fit_propensity(train, meta, seed):
   return lambda x: np.asarray(model.apply(params, jnp.asarray(x))), log_marg
 
 
-def sequence_weights(log_p_x, cols, log_marg, *, stabilised: bool):
-  """IPW ``1 / e(T | X)`` with ``e = prod_j P(c_j | X)``, normalised to mean 1, clipped to
-  [0.05, 20] (alm_mta.md 3); ``stabilised`` multiplies by ``prod_j P(c_j)`` (the density ratio
-  P(x) P(t) / P(x, t) used as causalMTA-style balancing weights [D])."""
+def sequence_weights(log_p_x, cols, log_marg, *, stabilised: bool = True):
+  """Stabilised IPW ``prod_j P(c_j) / P(c_j | X)`` (= P(x) P(t) / P(x, t)), normalised to mean 1,
+  clipped to [0.05, 20] (alm_mta.md 3).
+
+  The unstabilised ``1 / prod_j P(c_j | X)`` of the spec grows like ``K^L`` with the journey length L
+  (K clusters), so after the mean-1 normalisation and the clip 90 % of the simulator's training
+  journeys sat at the 0.05 floor and a few of the longest ones carried the loss (README
+  "Diagnosis"). The marginal numerator cancels the length and leaves only the X-dependence that the
+  weights are meant to correct [D]. ALM-MTA's ITE loss and causalMTA's balancing use these weights.
+  ``stabilised=False`` gives the spec's ``1 / prod_j P(c_j | X)`` (config ``ipw="inverse"``).
+  """
   lp = np.take_along_axis(log_p_x, cols["touch_cluster"], axis=1)
   lw = -(lp * cols["touch_mask"]).sum(1)
   if stabilised:
@@ -70,6 +77,21 @@ def sequence_weights(log_p_x, cols, log_marg, *, stabilised: bool):
   w = np.exp(lw - lw.max())
   w = w / w.mean()
   return np.clip(w, 0.05, 20.0).astype(np.float32)
+
+
+IPW_KINDS = ("stabilised", "inverse")
+
+
+def add_weights(data: dict, prop_fn, log_marg, ipw: str = "stabilised") -> None:
+  """Adds the ``ipw`` (ALM-MTA; ``ipw`` = "stabilised" [D] or the spec's "inverse") and
+  ``balance`` (causalMTA, always stabilised) columns to every split in place."""
+  if ipw not in IPW_KINDS:
+    raise ValueError(f"ipw {ipw!r} is not one of {IPW_KINDS}")
+  for split in data.values():
+    lp = prop_fn(split["x"])
+    split["balance"] = sequence_weights(lp, split, log_marg)
+    split["ipw"] = (split["balance"] if ipw == "stabilised" else
+                    sequence_weights(lp, split, log_marg, stabilised=False))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -221,10 +243,7 @@ def run(cfg, workdir: str) -> dict:
   d = load(cfg)
   data, meta = d["splits"], d["meta"]
   prop_fn, log_marg = fit_propensity(data["train"], meta, cfg.seed)
-  for split in data.values():
-    lp = prop_fn(split["x"])
-    split["ipw"] = sequence_weights(lp, split, log_marg, stabilised=False)
-    split["balance"] = sequence_weights(lp, split, log_marg, stabilised=True)
+  add_weights(data, prop_fn, log_marg, cfg.get("ipw", "stabilised"))
   n_ev = min(cfg.attribution_units, len(data["test"]["y"]))
   pick = np.random.default_rng(cfg.seed).permutation(len(data["test"]["y"]))[:n_ev]
   data["attribution"] = {k: v[np.sort(pick)] for k, v in data["test"].items()}
