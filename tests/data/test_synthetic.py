@@ -9,6 +9,7 @@ import pytest
 from rankjax.data import features as F
 from rankjax.data import registry
 from rankjax.data import synthetic as S
+from rankjax.metrics import classification
 
 jax.config.update("jax_disable_most_optimizations", True)
 
@@ -279,7 +280,7 @@ def test_ektm_loader_spec_and_info():
   es = raw["es_probs"]
   np.testing.assert_allclose(es[:, 2], raw["probs"][:, 2] * raw["probs"][:, 0])
   assert ds.info["splits"]["test"]["oracle_auc"]["cvr2"] == pytest.approx(
-      S.classification.auc(raw["labels"][1500:, 2], es[1500:, 2]))
+      classification.auc(raw["labels"][1500:, 2], es[1500:, 2]))
   assert ds.info["all"]["oracle_auc"]["click"] > 0.6
   for split in ds.splits.values():
     F.validate_batch(ds.spec, split)
