@@ -1,4 +1,4 @@
-"""Aggregates reproduce_delayed.sh cells: per_chunk.csv, summary.json, table2.md, curves PNG.
+"""Aggregates reproduce_delayed.sh cells: per_chunk.csv.gz, summary.json, table2.md, curves PNG.
 
   python scripts/delayed_report.py --workdir=workdirs/tesla/medium --out=experiments/tesla/results/medium
 """

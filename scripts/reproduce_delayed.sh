@@ -4,7 +4,7 @@
 #   CPD=10000 scripts/reproduce_delayed.sh small   # the preset's layout with fewer clicks per day
 # Resumable: a (seed, method) cell with a summary.json is skipped; pretrained models, aux models
 # and simulated data are cached under WORKDIR. Writes experiments/tesla/results/<PRESET>/
-# (per_chunk.csv, summary.json, table2.md, curves_*.png) via scripts/delayed_report.py.
+# (per_chunk.csv.gz, summary.json, table2.md, curves_*.png) via scripts/delayed_report.py.
 set -euo pipefail
 PRESET=${1:-medium}
 WORKDIR=${2:-workdirs/tesla}

@@ -1,9 +1,10 @@
-"""Benchmark report: merged per_chunk.csv, summary.json with RI and the M1-M6 checks, a Table-2
+"""Benchmark report: merged per_chunk.csv.gz, summary.json with RI and the M1-M6 checks, a Table-2
 layout Markdown table (simulator next to paper) and per-chunk curves (tesla_netcvr.md 6, 7.1, 10.2).
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -178,17 +179,28 @@ def curves(workdir: Path, out: Path, methods=("truth", "pretrained", "oracle", "
     plt.close(fig)
 
 
+def _short(value: str) -> str:
+  """A float field at 6 significant digits; other fields unchanged."""
+  try:
+    return value if float(value).is_integer() and "." not in value else f"{float(value):.6g}"
+  except ValueError:
+    return value
+
+
 def write(workdir: Path, out: Path) -> dict:
   out.mkdir(parents=True, exist_ok=True)
   cells = collect(workdir)
   ri = ri_table(cells)
   seeds = sorted({s for s, _ in cells})
-  with open(out / "per_chunk.csv", "w", newline="") as fh:
+  # Gzipped, floats at 6 significant digits: 22 methods x 3 seeds x 70 chunks at full precision
+  # is over 1 MiB of CSV, too much for a committed result (pandas reads the .gz directly).
+  (out / "per_chunk.csv").unlink(missing_ok=True)
+  with gzip.open(out / "per_chunk.csv.gz", "wt", newline="") as fh:
     w = None
     for (seed, method) in sorted(cells):
       with open(workdir / seed / method / "per_chunk.csv") as f:
         for r in csv.DictReader(f):
-          r = {"seed": seed, "method": method, **r}
+          r = {"seed": seed, "method": method, **{k: _short(v) for k, v in r.items()}}
           if w is None:
             w = csv.DictWriter(fh, fieldnames=list(r))
             w.writeheader()
