@@ -116,20 +116,9 @@ def plot_mu_trajectories(trajectories: Mapping[str, Mapping], path: str, title: 
   (``sweep.mto_trajectory``, kept as ``mto_trajectory`` in a run's results JSON). Dotted lines
   mark 0.5 (the Split-MMoE mix) and the saturation bounds 0.01 / 0.99.
   """
-  fig, ax = plt.subplots(figsize=(6.4, 4.0))
-  for label, log in trajectories.items():
-    if log.get(key):
-      ax.plot(log["step"], np.asarray(log[key], float)[:, 0], lw=1.2, label=label)
-  for y in (0.01, 0.5, 0.99):
-    ax.axhline(y, color="k", ls=":", lw=0.7, alpha=0.6)
-  ax.set(xlabel="step", ylabel="mu' (weight of T1' on v1)", ylim=(-0.02, 1.02),
-         title=title or "DRGrad mixing weight")
-  if ax.lines:
-    ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _plot_per_step(
+      trajectories, key, lambda log: np.asarray(log[key], float)[:, 0], (0.01, 0.5, 0.99), path,
+      ylabel="mu' (weight of T1' on v1)", ylim=(-0.02, 1.02), title=title or "DRGrad mixing weight")
 
 
 def plot_update_rms(trajectories: Mapping[str, Mapping], path: str, title: str = "",
@@ -140,13 +129,22 @@ def plot_update_rms(trajectories: Mapping[str, Mapping], path: str, title: str =
   (``sweep.update_rms_trajectory``, kept as ``update_rms_trajectory`` in a run's results JSON).
   A ratio of 1 (dotted) is a step of one lr per coordinate, as PUB's ``alpha_norm="rms"`` makes.
   """
+  return _plot_per_step(
+      trajectories, key, lambda log: np.asarray(log[key], float) / float(log["lr"]), (1.0,), path,
+      ylabel=f"{key} / lr", yscale="log",
+      title=title or f"{key.split('/')[-1]} parameter update RMS / lr")
+
+
+def _plot_per_step(trajectories, key, values, hlines, path, **axes_kw) -> str:
+  """One line per run of ``values(log)`` against ``log["step"]`` (runs without ``key`` skipped),
+  dotted reference lines at ``hlines``, written to ``path``."""
   fig, ax = plt.subplots(figsize=(6.4, 4.0))
   for label, log in trajectories.items():
     if log.get(key):
-      ax.plot(log["step"], np.asarray(log[key], float) / float(log["lr"]), lw=1.2, label=label)
-  ax.axhline(1.0, color="k", ls=":", lw=0.7, alpha=0.6)
-  ax.set(xlabel="step", ylabel=f"{key} / lr", yscale="log",
-         title=title or f"{key.split('/')[-1]} parameter update RMS / lr")
+      ax.plot(log["step"], values(log), lw=1.2, label=label)
+  for y in hlines:
+    ax.axhline(y, color="k", ls=":", lw=0.7, alpha=0.6)
+  ax.set(xlabel="step", **axes_kw)
   if ax.lines:
     ax.legend(fontsize=7)
   fig.tight_layout()
