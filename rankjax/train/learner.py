@@ -60,11 +60,11 @@ def update_rms(update, owner: Callable | None = None) -> dict:
   from rankjax.optim.multitask import owners as owners_lib  # pylint: disable=g-import-not-at-top
   leaves = jax.tree.leaves(update)
   shared = owners_lib.shared_mask(owner, update)
-  sq = lambda xs: sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in xs)
-  out = {"update_rms/all": jnp.sqrt(sq(leaves) / max(sum(x.size for x in leaves), 1))}
+  rms = lambda xs: global_norm(xs) / np.sqrt(max(sum(x.size for x in xs), 1))
+  out = {"update_rms/all": rms(leaves)}
   mine = [x for x, s in zip(leaves, shared) if s]
   if mine:
-    out["update_rms/shared"] = jnp.sqrt(sq(mine) / sum(x.size for x in mine))
+    out["update_rms/shared"] = rms(mine)
   return out
 
 
