@@ -7,7 +7,8 @@ Prints, per split: rows, positives, base rate; the AUC of the simulator's own co
 probability (with W, and without the unobserved W); simple baselines fitted on train (logistic
 regression on the LR model's bag-of-touch features + context, a per-video CTR table, and the
 oracle-feature logistic regression on the true mediator M); then trains the named pipeline methods
-and reports their AUC on train / validation / test (under- vs over-fitting).
+and reports their AUC on train / validation / test (under- vs over-fitting). The baselines use
+scikit-learn (the `bench` or `test` extra of rankjax).
 """
 import json
 import time
