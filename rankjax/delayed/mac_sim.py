@@ -66,9 +66,16 @@ def _world(rng, n_users: int) -> dict:
   return w
 
 
-def _pick_items(rng, w, users):
-  cum = np.cumsum(w["interest"][users], axis=1)
-  cats = np.minimum((cum < rng.random(len(users))[:, None]).sum(1), N_CATS - 1)
+def _pick_items(rng, w, users, rows_per_block: int = 1 << 16):
+  # Category by inverse CDF of the user's interest, in row blocks: one [clicks, 200] cumsum is
+  # 17 GB at ``medium``. The cumsum is per user (same floats as per click) and the draws are
+  # taken in one call, so the categories are those of the one-shot form.
+  cum_user = np.cumsum(w["interest"], axis=1)
+  draw = rng.random(len(users))
+  cats = np.empty(len(users), np.int64)
+  for lo in range(0, len(users), rows_per_block):
+    hi = lo + rows_per_block
+    cats[lo:hi] = np.minimum((cum_user[users[lo:hi]] < draw[lo:hi, None]).sum(1), N_CATS - 1)
   items = np.empty(len(users), np.int64)
   u = rng.random(len(users))
   for k in np.unique(cats):

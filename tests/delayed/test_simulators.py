@@ -162,3 +162,21 @@ def test_mac_seq_similarity_blocks_match_one_gather():
   direct = np.einsum("nd,nld->nl", emb[items], emb[seq]).astype(np.float32)
   np.testing.assert_array_equal(mac_sim._seq_similarity(emb, items, seq, rows_per_block=8),
                                 direct)
+
+
+def test_mac_pick_items_blocks_match_one_shot():
+  """Blocked category draws (``medium`` fits in memory) give the one-shot form's items."""
+  rng = np.random.default_rng(3)
+  w = mac_sim._world(rng, 40)
+  users = np.random.default_rng(4).integers(0, 40, 1000)
+  blocked = mac_sim._pick_items(np.random.default_rng(5), w, users, rows_per_block=64)
+  ref_rng = np.random.default_rng(5)
+  cum = np.cumsum(w["interest"][users], axis=1)
+  cats = np.minimum((cum < ref_rng.random(len(users))[:, None]).sum(1), mac_sim.N_CATS - 1)
+  u = ref_rng.random(len(users))
+  ref = np.empty(len(users), np.int64)
+  for k in np.unique(cats):
+    sel = cats == k
+    pos = np.minimum(np.searchsorted(w["cat_cdf"][k], u[sel]), len(w["cat_items"][k]) - 1)
+    ref[sel] = w["cat_items"][k][pos]
+  np.testing.assert_array_equal(blocked, ref)
