@@ -47,7 +47,9 @@ def deepset_levels(scores, bins: int = 32):
   ``DeepSet level embedding``, before its per-bin weights)."""
   s = jnp.clip(scores, -0.999, 0.999)
   b = jnp.floor(s / (2.0 / bins)).astype(jnp.int32) + bins // 2
-  counts = jnp.sum(jax.nn.one_hot(b, bins), axis=-2)
+  # Counted by comparison, not a float one-hot and a reduction: the same integers, and on
+  # XLA:CPU the one-hot form cost about 4% of MAL's whole train step.
+  counts = jnp.sum(b[..., None] == jnp.arange(bins), axis=-2, dtype=jnp.float32)
   return jnp.log2(counts + 1.0)
 
 

@@ -89,3 +89,11 @@ def test_gauc_reference():
   assert grouped.gauc(y, p, u, weighting="positives").value == pytest.approx(0.833333, abs=1e-6)
   assert grouped.gauc(y, p, u, weighting="uniform").value == pytest.approx(0.875)
   assert grouped.gauc(y, p, u, weighting="impressions").n_valid == 2
+
+
+def test_deepset_levels_equal_one_hot_counts():
+  """The comparison count gives exactly the one-hot histogram's levels (counts are integers)."""
+  s = jax.random.uniform(jax.random.PRNGKey(0), (64, 20), minval=-1.2, maxval=1.2)
+  b = jnp.floor(jnp.clip(s, -0.999, 0.999) / (2.0 / 32)).astype(jnp.int32) + 16
+  ref = jnp.log2(jnp.sum(jax.nn.one_hot(b, 32), axis=-2) + 1.0)
+  np.testing.assert_array_equal(np.asarray(MM.deepset_levels(s)), np.asarray(ref))
