@@ -11,6 +11,7 @@ from typing import Callable
 _MODELS: dict[str, Callable] = {}
 _MODULES = [
     "rankjax.models.multitask",
+    "rankjax.models.ektm",
     "rankjax.models.sequential",
     "rankjax.models.tiger",
     "rankjax.models.ranking",

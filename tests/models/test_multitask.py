@@ -8,6 +8,7 @@ import pytest
 
 from rankjax.data import features as F
 from rankjax.layers import experts as X
+from rankjax.models import ektm as EK
 from rankjax.models import multitask as M
 from rankjax.models import registry
 
@@ -276,18 +277,18 @@ def test_split_mmoe_ppnet_gate_starts_at_identity():
 def test_ektm_router_matches_the_spec_example():
   f0 = jnp.array([[1.0, 0.0]])
   f = jnp.array([[[1.0, 1.0], [0.0, 1.0]]])
-  sim = M.cosine_similarity(f)
+  sim = EK.cosine_similarity(f)
   np.testing.assert_allclose(sim[0, 0], [1.0, 0.707107], rtol=1e-5)
-  routed = M.ektm_router(f0, f, sim, include_self=True)
+  routed = EK.ektm_router(f0, f, sim, include_self=True)
   # ektm.md 8.1 prints s^ = (0.572749, 0.427251) and F_1 = (0.524250, 0.333333); the exact
   # softmax of (1, 1/sqrt(2)) is (0.572704, 0.427296), so F_1 = (0.524235, 0.333333).
   s_hat = 1.0 / (1.0 + np.exp(np.sqrt(0.5) - 1.0))
   np.testing.assert_allclose(s_hat, 0.572704, rtol=1e-6)
   np.testing.assert_allclose(routed[0, 0], [(1.0 + s_hat) / 3.0, 1.0 / 3.0], rtol=1e-5)
   np.testing.assert_allclose(routed[0, 0], [0.524250, 0.333333], rtol=1e-4)
-  excl = M.ektm_router(f0, f, sim, include_self=False)
+  excl = EK.ektm_router(f0, f, sim, include_self=False)
   np.testing.assert_allclose(excl[0, 0], [0.5, 0.5], rtol=1e-6)
-  single = M.ektm_router(f0, f[:, :1], sim[:, :1, :1], include_self=False)
+  single = EK.ektm_router(f0, f[:, :1], sim[:, :1, :1], include_self=False)
   np.testing.assert_allclose(single[0, 0], [1.0, 0.0])
 
 
@@ -348,18 +349,18 @@ def test_ektm_enhancement_hinge_and_its_gradient():
   out, _ = _apply(model, _init(model, emb, batch), emb, batch)
   p, p_self = out["extra"]["cvr_buy"], out["extra"]["cvr_self_buy"]
   y, parent = batch["buy"], batch["click"]  # the CVR label counts only where click = 1
-  hinge = M.masked_mean(jax.nn.relu(M.focal_bce(p, y) - M.focal_bce(p_self, y)), parent)
-  cvr = M.masked_mean(M.focal_bce(p, y), parent)
+  hinge = M.masked_mean(jax.nn.relu(EK.focal_bce(p, y) - EK.focal_bce(p_self, y)), parent)
+  cvr = M.masked_mean(EK.focal_bce(p, y), parent)
   np.testing.assert_allclose(out["aux_losses"]["buy"], 0.5 * hinge + 0.2 * cvr, rtol=1e-5)
 
   # Zero when the transfer never hurts; no gradient into the no-transfer probability.
   y2 = jnp.array([1.0, 0.0, 1.0])
   mask = jnp.ones((3,))
   p_better, p_own = jnp.array([0.9, 0.1, 0.8]), jnp.array([0.6, 0.3, 0.7])
-  assert float(M.enhancement_hinge(p_better, p_own, y2, mask)) == 0.0
-  g_own = jax.grad(lambda q: M.enhancement_hinge(p_own, q, y2, mask))(p_better)
+  assert float(EK.enhancement_hinge(p_better, p_own, y2, mask)) == 0.0
+  g_own = jax.grad(lambda q: EK.enhancement_hinge(p_own, q, y2, mask))(p_better)
   np.testing.assert_array_equal(g_own, 0.0)
-  g_p = jax.grad(lambda q: M.enhancement_hinge(q, p_better, y2, mask))(p_own)
+  g_p = jax.grad(lambda q: EK.enhancement_hinge(q, p_better, y2, mask))(p_own)
   assert bool(jnp.all(g_p != 0))
   # Identical representations (router and transmitter off) give a zero hinge.
   same = _build("ektm", norm="none", dropout=0.0, enhance_loss_weight=1.0, router=False,
@@ -371,8 +372,8 @@ def test_ektm_enhancement_hinge_and_its_gradient():
 def test_focal_bce_and_masked_mean():
   p = jnp.array([0.9, 0.2, 0.6])
   y = jnp.array([1.0, 0.0, 0.0])
-  np.testing.assert_allclose(M.focal_bce(p, y), -jnp.log(jnp.array([0.9, 0.8, 0.4])), rtol=1e-6)
-  np.testing.assert_allclose(M.focal_bce(p, y, 2.0),
+  np.testing.assert_allclose(EK.focal_bce(p, y), -jnp.log(jnp.array([0.9, 0.8, 0.4])), rtol=1e-6)
+  np.testing.assert_allclose(EK.focal_bce(p, y, 2.0),
                              jnp.array([0.01, 0.04, 0.36]) * -jnp.log(jnp.array([0.9, 0.8, 0.4])),
                              rtol=1e-5)
   assert float(M.masked_mean(jnp.array([1.0, 2.0]), jnp.zeros((2,)))) == 0.0
