@@ -13,6 +13,7 @@ _MODULES = [
     "rankjax.models.multitask",
     "rankjax.models.ektm",
     "rankjax.models.sequential",
+    "rankjax.models.semantic_id",
     "rankjax.models.tiger",
     "rankjax.models.ranking",
     "rankjax.models.behaviour",

@@ -9,6 +9,7 @@ import pytest
 
 from rankjax.experiments_lib import sweep
 from rankjax.layers import position as P
+from rankjax.models import semantic_id as SID
 from rankjax.models import sequential as S
 
 from tests.models.test_sequential import L, run, sasrec_setup, sid_setup, SIZES
@@ -145,7 +146,7 @@ def test_rote_rpg_lite_plugin_applies_calendar_rotary_in_the_semantic_id_model()
       batch["item_seq_ts"] > 0, 1318896000 + 10 * (batch["item_seq_ts"] - 1318896000), 0))
 
   def sid_scores(plugin, b, variables=None):
-    model = S.SemanticID(spec=spec, codebook_sizes=SIZES,
+    model = SID.SemanticID(spec=spec, codebook_sizes=SIZES,
                          **plugin_kwargs(plugin, backbone="semantic_id"))
     out, variables = run(model, spec, b, tables, train=False, variables=variables)
     return np.asarray(out["scores"]), variables

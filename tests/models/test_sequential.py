@@ -8,6 +8,7 @@ from rankjax.data import amazon as D
 from rankjax.data import features as F
 from rankjax.layers import embedding as E
 from rankjax.models import registry
+from rankjax.models import semantic_id as SID
 from rankjax.models import sequential as S
 
 jax.config.update("jax_disable_most_optimizations", True)
@@ -49,7 +50,7 @@ def run(model, spec, batch, tables, train=True, variables=None, **kw):
 
 
 def test_registered_names():
-  for name, cls in (("sasrec", S.SASRec), ("bert4rec", S.BERT4Rec), ("semantic_id", S.SemanticID)):
+  for name, cls in (("sasrec", S.SASRec), ("bert4rec", S.BERT4Rec), ("semantic_id", SID.SemanticID)):
     assert registry.get(name) is cls
 
 
@@ -213,12 +214,12 @@ def sid_setup(seed=0, batch_size=3):
 
 
 def _sid(spec, **kw):
-  return S.SemanticID(spec=spec, codebook_sizes=SIZES, **kw)
+  return SID.SemanticID(spec=spec, codebook_sizes=SIZES, **kw)
 
 
 def test_code_heads_start_as_identity_or_h_plus_silu_bias():
   h = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 4)), jnp.float32)
-  heads = S.CodeHeads(2)
+  heads = SID.CodeHeads(2)
   v = heads.init(jax.random.PRNGKey(0), h)
   np.testing.assert_allclose(heads.apply(v, h), jnp.broadcast_to(h[..., None, :], (2, 3, 2, 4)))
   v["params"]["bias"] = jnp.ones((2, 4))
@@ -232,9 +233,9 @@ def test_item_input_embedding_is_mean_of_code_embeddings():
   np.testing.assert_array_equal(tokens, [[0, 0], [2, 257], [1, 259]])
   table = jnp.asarray(np.random.default_rng(0).normal(size=(D.sid_vocab_size(2), 3)), jnp.float32)
   spec = F.FeatureSpec((_feat("sid_seq", D.sid_vocab_size(2), 4, "sid_token", 3),))
-  model = S.SemanticID(spec=spec, codebook_sizes=(2, 3), num_heads=1, ffn_dim=4)
+  model = SID.SemanticID(spec=spec, codebook_sizes=(2, 3), num_heads=1, ffn_dim=4)
   got = model.apply({}, jnp.asarray([[1, 2]]), table, jnp.asarray(codes),
-                    method=S.SemanticID._item_embedding)
+                    method=SID.SemanticID._item_embedding)
   np.testing.assert_allclose(got[0, 0], (table[2] + table[257]) / 2, atol=1e-6)
   np.testing.assert_allclose(got[0, 1], (table[1] + table[259]) / 2, atol=1e-6)
 
