@@ -180,3 +180,15 @@ def test_mac_pick_items_blocks_match_one_shot():
     pos = np.minimum(np.searchsorted(w["cat_cdf"][k], u[sel]), len(w["cat_items"][k]) - 1)
     ref[sel] = w["cat_items"][k][pos]
   np.testing.assert_array_equal(blocked, ref)
+
+
+def test_closing_records_equal_closing_rows_of_the_event_stream(tsim):
+  """The direct closing records (what keeps the Offline baselines in memory at ``medium``) are
+  exactly the ``is_close`` rows of the full event stream, in the same order."""
+  full = reader_stream.purchase_events(tsim["clicks"])
+  keep = full["is_close"] == 1
+  direct = reader_stream.closing_records(tsim["clicks"])
+  assert sorted(direct) == sorted(full)
+  for k, v in full.items():
+    np.testing.assert_array_equal(direct[k], v[keep], err_msg=k)
+    assert direct[k].dtype == v.dtype, k
