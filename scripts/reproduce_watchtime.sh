@@ -7,7 +7,9 @@
 #
 #   ./scripts/reproduce_watchtime.sh               # the CPU budget measured in the READMEs
 #   ./scripts/reproduce_watchtime.sh --budget=full # the papers' schedules (50 epochs, patience 5,
-#                                                  # spec lr, full alpha grid, DCN/AutoInt rows)
+#                                                  # spec lr, full alpha grid, DCN/AutoInt rows);
+#                                                  # runs in workdirs/watchtime_full, results in
+#                                                  # experiments/*/results/full/
 #   RUNS=/path/to/runs ./scripts/reproduce_watchtime.sh --only=cwm
 #
 # Set RANKJAX_VENV / PYTHON as for the other scripts; PYTHON_BIN=/path/python skips the venv.
@@ -17,7 +19,6 @@ if [ -z "${PYTHON_BIN:-}" ]; then
   source scripts/_venv.sh test
   PYTHON_BIN=python
 fi
-RUNS="${RUNS:-workdirs/watchtime}"
 SEEDS="${SEEDS:-0,1,2}"
 budget=cpu
 only=all
@@ -28,6 +29,12 @@ for a in "$@"; do
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
+# Each budget has its own runs and results folders, so neither overwrites the other.
+if [ "$budget" = full ]; then
+  RUNS="${RUNS:-workdirs/watchtime_full}"; SUBDIR=full
+else
+  RUNS="${RUNS:-workdirs/watchtime}"; SUBDIR=""
+fi
 
 if [ "$budget" = cpu ]; then
   # What the READMEs report (2 CPU cores shared with other jobs): the `tiny` worlds (500 users),
@@ -63,4 +70,4 @@ if [ "$only" = all ] || [ "$only" = ltv ]; then
   ltv --workdir="$RUNS/ltv" \
     "--config=experiments/ltv/config.py:seeds=${SEEDS//,/|},$LTV"
 fi
-"$PYTHON_BIN" -m rankjax.watchtime.report --runs="$RUNS" --out=experiments
+"$PYTHON_BIN" -m rankjax.watchtime.report --runs="$RUNS" --out=experiments --subdir="$SUBDIR"

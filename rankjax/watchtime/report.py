@@ -279,15 +279,18 @@ def main(argv=None):
   p = argparse.ArgumentParser()
   p.add_argument("--runs", required=True)
   p.add_argument("--out", default="experiments")
+  p.add_argument("--subdir", default="",
+                 help="results/<subdir>/ instead of results/ (e.g. 'full' for --budget=full, so "
+                      "that the two budgets never overwrite each other)")
   a = p.parse_args(argv)
+  where = lambda family: os.path.join(a.out, family, "results", a.subdir)
   cwm = load(a.runs, "cwm")
   if cwm:
-    cwm_report(cwm, os.path.join(a.out, "cwm", "results"))
+    cwm_report(cwm, where("cwm"))
   d2 = load(a.runs, "d2co")
   if d2:
-    d2co_report(d2, os.path.join(a.out, "d2co", "results"))
-  ltv_report(a.runs, os.path.join(a.out, "ltv", "results"))
-
+    d2co_report(d2, where("d2co"))
+  ltv_report(a.runs, where("ltv"))
 
 if __name__ == "__main__":
   main()
