@@ -13,6 +13,7 @@ from flax import traverse_util
 
 from rankjax.delayed import mal_model as MM
 from rankjax.metrics import classification, grouped
+from rankjax.train import progress
 
 FEATURES = (MM.USER_FIELDS + MM.AD_FIELDS
             + tuple(s for s, _ in MM.SEQS) + tuple(f"{s}_mask" for s, _ in MM.SEQS)
@@ -73,12 +74,14 @@ def train_and_eval(cfg, data: dict, vocab: dict, log=print) -> dict:
 
   t0 = time.time()
   losses = []
-  for i, b in enumerate(batches(tr, cfg.batch_size, FEATURES + LABELS)):
-    params, opt_state, l = step(params, opt_state, b)
-    if i % 50 == 0 or i == steps - 1:
-      losses.append(float(l))
-      if not np.isfinite(losses[-1]):
-        raise FloatingPointError(f"{cfg.model}: non-finite loss at step {i}")
+  with progress.Progress(steps, f"{cfg.model}/{cfg.main} seed {cfg.seed}") as bar:
+    for i, b in enumerate(batches(tr, cfg.batch_size, FEATURES + LABELS)):
+      params, opt_state, l = step(params, opt_state, b)
+      if i % 50 == 0 or i == steps - 1:
+        losses.append(float(l))
+        if not np.isfinite(losses[-1]):
+          raise FloatingPointError(f"{cfg.model}: non-finite loss at step {i}")
+      bar.update(loss=losses[-1])
   train_s = time.time() - t0
   pred = jax.jit(lambda p, b: {v: jax.nn.softmax(o)[:, 1] for v, o in model.apply(p, b).items()
                                if v != "cartesian"})

@@ -12,6 +12,7 @@ from rankjax.delayed import reader_model as RM
 from rankjax.delayed import reader_stream as RS
 from rankjax.delayed import reader_train as RT
 from rankjax.delayed import sparse_train as ST
+from rankjax.train import progress
 
 # method -> (network, start checkpoint, training events, label, routing in training, kind, lr key)
 METHODS = {
@@ -72,7 +73,9 @@ def run_method(setup, comps: dict, events: dict, test: dict, method: str, log=pr
   rep_test = (test["num_purchases"] > 1).astype(np.float32)
   rows, t0 = [], time.time()
   lr0 = cfg.lr[lr_key] if lr_key else 0.0
+  bar = progress.Progress(len(edges) - 1, method, unit="chunk")
   for k in range(len(edges) - 1):
+    bar.update()
     if ev is not None:
       if source == "offline":
         # Daily model: at each day boundary, learn the records of the day that just ended.
@@ -107,6 +110,7 @@ def run_method(setup, comps: dict, events: dict, test: dict, method: str, log=pr
         mm = RT.chunk_metrics(y, np.asarray(RM.route(rr, y_s, y_r, hard=hard)), rep_test[m], None)
         row.update({f"{key}_{tag}": v for key, v in mm.items() if key != "n_clicks"})
     rows.append(row)
+  bar.close()
   log(f"  {method}: {len(rows)} chunks, AUC {np.mean([r['auc'] for r in rows]):.4f} "
       f"ACC {np.mean([r['acc'] for r in rows]):.4f} ALPR {np.mean([r['alpr'] for r in rows]):.4f}"
       f" ({time.time() - t0:.0f}s)")

@@ -8,7 +8,6 @@ computing them inside each step.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import jax
@@ -19,6 +18,7 @@ from rankjax.delayed import reader_model as RM
 from rankjax.delayed import reader_stream as RS
 from rankjax.delayed import sparse_train as ST
 from rankjax.metrics import classification, regression
+from rankjax.train import progress
 
 DAY = 86400
 KEYS = ("ids", "r", "label", "y_star", "label_prev", "is_close")
@@ -116,9 +116,12 @@ class Setup:
 def _train(setup: Setup, kind: str, name: str, comp, cols: dict, lr: float, keys=KEYS):
   step = setup.step(kind, name)
   losses = []
-  for b in ST.batches(cols, setup.cfg.batch_size, keys):
-    loss, _ = ST.run_step(step, comp, b, lr)
-    losses.append(float(loss))
+  total = -(-len(cols["ids"]) // setup.cfg.batch_size)
+  with progress.Progress(total, f"pretrain {name}") as bar:
+    for b in ST.batches(cols, setup.cfg.batch_size, keys):
+      loss, _ = ST.run_step(step, comp, b, lr)
+      losses.append(float(loss))
+      bar.update(loss=losses[-1])
   if losses and not np.all(np.isfinite(losses)):
     raise FloatingPointError(f"{kind}/{name}: non-finite loss")
   return losses

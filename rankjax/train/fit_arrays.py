@@ -18,6 +18,7 @@ import optax
 
 from rankjax.data import features as F
 from rankjax.data import pipeline
+from rankjax.train import progress
 
 
 _ADAM: dict = {}
@@ -59,6 +60,7 @@ def fit(loss_fn: Callable, params, columns: dict, *, batch_size: int, epochs: in
   src = pipeline.ArraySource(columns, batch_size, seed=seed, name=name)
   key = jax.random.PRNGKey(seed)
   history, best, best_params, bad, total = [], -np.inf, params, 0, 0
+  bar = progress.Progress(max_steps or epochs * src.steps_per_epoch, name)
   for epoch in range(epochs):
     losses = []
     for i in range(src.steps_per_epoch):
@@ -68,6 +70,7 @@ def fit(loss_fn: Callable, params, columns: dict, *, batch_size: int, epochs: in
       params, opt_state, loss, _ = step(params, opt_state, batch, jax.random.fold_in(key, total))
       losses.append(loss)
       total += 1
+      bar.update(epoch=epoch)
       if max_steps and total >= max_steps:
         break
     loss = float(np.mean(jax.device_get(losses)))
@@ -84,6 +87,7 @@ def fit(loss_fn: Callable, params, columns: dict, *, batch_size: int, epochs: in
     history.append(rec)
     if (validate is not None and bad >= patience) or (max_steps and total >= max_steps):
       break
+  bar.close()
   return (best_params if validate is not None else params), history
 
 
