@@ -5,6 +5,7 @@
 # experiments/<exp>/results/<preset>/. Resumable: every (seed, method) writes its own file and
 # finished ones are skipped. Options (environment):
 #   PRESET=medium READER_ARGS=",width_div=4,clicks_per_day=2000" MAL_ARGS=",n_users=2000"
+#   MAL_MODELS=base+mal_natal (one list instead of must-hold models first, then the rest)
 #   SEEDS_READER="2025 2026 2027" SEEDS_MAL="2026 2027 2028" RUNS=workdirs/delayed
 #   ONLY=reader|mal
 # Each run is niced (nice -n 15). `medium` is hours of CPU per seed; see the READMEs for what ran.
@@ -22,9 +23,14 @@ if [[ "${ONLY:-reader}" != mal ]]; then
   done
 fi
 if [[ "${ONLY:-mal}" != reader ]]; then
-  for s in ${SEEDS_MAL:-2026 2027 2028}; do
-    nice -n 15 python -u -m experiments.mal.main \
-      --config="experiments/mal/config.py:preset=$PRESET,seed=$s${MAL_ARGS:-}" \
-      --workdir="$RUNS/mal/$TAG/seed$s" --report="experiments/mal/results/$TAG"
+  # The models of the must-hold orderings M1-M3 for every seed first, then the other benchmark
+  # models (an interrupted run still decides M1-M3). MAL_MODELS overrides both lists.
+  for models in "${MAL_MODELS:-base+mal_natal+sharebottom+mal_natal_nocart}" \
+                "${MAL_MODELS:-moae+mmoe+ple}"; do
+    for s in ${SEEDS_MAL:-2026 2027 2028}; do
+      nice -n 15 python -u -m experiments.mal.main \
+        --config="experiments/mal/config.py:preset=$PRESET,seed=$s,models=$models${MAL_ARGS:-}" \
+        --workdir="$RUNS/mal/$TAG/seed$s" --report="experiments/mal/results/$TAG"
+    done
   done
 fi
