@@ -6,14 +6,20 @@
 # --budget=cpu (default) runs the reduced simulator sizes used for the committed results (the
 # machine had 2 shared cores); --budget=full runs the spec's presets (shiftstream/crossstage tiny,
 # mta small; the spec's `small` presets need an accelerator). Workdirs go to $RUNS
-# (default workdirs/online-causal); results JSON to experiments/<exp>/results/.
+# (default workdirs/online-causal, or workdirs/online-causal-full); results JSON to
+# experiments/<exp>/results/ (results/full/ for --budget=full).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
 BUDGET=cpu
 for a in "$@"; do case "$a" in --budget=*) BUDGET="${a#--budget=}";; esac; done
 source scripts/_venv.sh test
-RUNS="${RUNS:-workdirs/online-causal}"
+# Each budget has its own runs and results folders (results/full/ for --budget=full).
+if [[ "$BUDGET" == full ]]; then
+  RUNS="${RUNS:-workdirs/online-causal-full}"; SUBDIR=full
+else
+  RUNS="${RUNS:-workdirs/online-causal}"; SUBDIR=""
+fi
 PY="${PYTHON:-python}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$RUNS/jax_cache}"
@@ -22,9 +28,10 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
 
 run() {  # run EXP NAME CONFIG_ARG
   local exp="$1" name="$2" arg="$3"
-  local out="experiments/$exp/results/$name.json"
+  local dir="experiments/$exp/results${SUBDIR:+/$SUBDIR}"
+  local out="$dir/$name.json"
   if [[ -f "$out" ]]; then echo "skip $out"; return; fi
-  mkdir -p "experiments/$exp/results" "$RUNS/$exp/$name"
+  mkdir -p "$dir" "$RUNS/$exp/$name"
   echo "run $exp $name ($arg)"
   "$PY" -m "experiments.$exp.main" --config="experiments/$exp/config.py:$arg" \
       --workdir="$RUNS/$exp/$name"
@@ -58,5 +65,5 @@ if [[ "$WHAT" == alm_mta || "$WHAT" == all ]]; then
   run alm_mta "criteo_seed2026" "data=criteo,seed=2026,epochs=3,small_attr=True"
 fi
 if [[ "$WHAT" == report || "$WHAT" == all ]]; then
-  "$PY" -m rankjax.experiments_lib.online_causal_report --out=experiments
+  "$PY" -m rankjax.experiments_lib.online_causal_report --out=experiments --subdir="$SUBDIR"
 fi

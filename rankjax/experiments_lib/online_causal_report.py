@@ -17,6 +17,8 @@ from absl import flags
 import numpy as np
 
 _OUT = flags.DEFINE_string("out", "experiments", "folder holding <exp>/results/")
+_SUBDIR = flags.DEFINE_string("subdir", "", "read and write <exp>/results/<subdir>/ (e.g. 'full' "
+                              "for --budget=full, so the two budgets never mix)")
 
 CRITEO_PAPER = {"lr": (0.5102, 0.7833, 0.5011, 0.4725), "deepmta": (0.7598, 0.4108, 0.6364, 0.6277),
                 "dml": (0.6498, 0.5433, 0.5031, 0.8421), "causalmta": (0.8167, 0.2835, 0.6752, 0.8493),
@@ -264,9 +266,10 @@ def _write(folder, lines):
 
 def main(argv):
   del argv
-  reloop2_report(os.path.join(_OUT.value, "reloop2", "results"))
-  rar_report(os.path.join(_OUT.value, "rar", "results"))
-  alm_report(os.path.join(_OUT.value, "alm_mta", "results"))
+  where = lambda exp: os.path.join(_OUT.value, exp, "results", _SUBDIR.value)
+  reloop2_report(where("reloop2"))
+  rar_report(where("rar"))
+  alm_report(where("alm_mta"))
 
 
 if __name__ == "__main__":
