@@ -5,7 +5,9 @@ r"""Multi-attribution CVR learning (MAL / NATAL, CIKM'25) and the MAC benchmark 
   python -m experiments.mal.main --config=experiments/mal/config.py:preset=medium,seed=2026 \
       --workdir=workdirs/mal/medium
 
-Arguments: preset (tiny | small | medium), n_users (overrides the preset), seed, models
+Arguments: preset (tiny | small | medium), n_users (overrides the preset), manual_dir (real MAC
+files: ``train/*.parquet``, ``test/test.parquet``, ``vocabs/*.json``; the simulator is not used),
+store_dir (where the prepared copy of them is kept), seed, models
 (``+``-separated: base, sharebottom, mmoe, ple, mal_natal, mal_natal_nocart, moae), mains
 (``+``-separated main views), label_mode (binary | weighted), lr_from_script (D1).
 ``runlocal``: 300 simulated users, small batches, mal_natal only.
@@ -23,6 +25,8 @@ def get_config(arg=""):
   c.experiment = "mal"
   c.preset = a.get("preset", "medium")
   c.n_users = int(a.get("n_users", 0))
+  c.manual_dir = str(a.get("manual_dir", ""))
+  c.store_dir = str(a.get("store_dir", ""))
   c.seed = int(a.get("seed", 2026))
   c.models = str(a.get("models", "+".join(MODELS))).split("+")
   c.mains = str(a.get("mains", "last")).split("+")

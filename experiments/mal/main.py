@@ -1,6 +1,9 @@
-r"""Trains each (model, main view) of the config on one ``mac_sim`` seed; resumable per run.
+r"""Trains each (model, main view) of the config on one ``mac_sim`` seed, or on real MAC files
+(``manual_dir=``, read by ``rankjax/data/mac.py``); resumable per run.
 
   python -m experiments.mal.main --config=experiments/mal/config.py:runlocal --workdir=/tmp/mal
+  python -m experiments.mal.main --config=experiments/mal/config.py:manual_dir=/data/mac,seed=2026 \
+      --workdir=workdirs/mal/real/seed2026
 
 Writes ``WORKDIR/<model>__<main>.json``; ``--report=DIR`` aggregates WORKDIR/../*/ into
 ``DIR/summary.json`` and ``DIR/table.md``.
@@ -14,6 +17,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from rankjax.data import build
 from rankjax.delayed import mac_sim
 from rankjax.delayed import mal_model
 from rankjax.delayed import mal_report
@@ -30,14 +34,27 @@ def define_flags():
   flags.mark_flags_as_required(["config", "workdir"])
 
 
+def load_data(cfg) -> dict:
+  """``{"train", "test", "meta"}`` columns: the simulator's, or the real files' through the MAC
+  loader (the same column names; no ``test_truth``, so no GAUC by path length)."""
+  if not cfg.manual_dir:
+    return mac_sim.simulate(cfg.preset, cfg.seed, n_users=cfg.n_users or None)
+  ds = build.build("mac", manual_dir=cfg.manual_dir, data_dir=cfg.store_dir or None)
+  stats = ds.info["stats"]
+  return {"train": dict(ds.splits["train"]), "test": dict(ds.splits["test"]),
+          "meta": {"source": str(cfg.manual_dir), "vocab_sizes": stats["vocab_sizes"],
+                   "train_files": stats["train_files"], "oov_values": stats["oov_values"]}}
+
+
 def run(cfg, workdir) -> list:
   wd = Path(workdir)
   wd.mkdir(parents=True, exist_ok=True)
   runs = [(m, v) for v in cfg.mains for m in cfg.models]
   todo = [(m, v) for m, v in runs if not (wd / f"{m}__{v}.json").exists()]
   if todo:
-    sim = mac_sim.simulate(cfg.preset, cfg.seed, n_users=cfg.n_users or None)
-    (wd / "sim_meta.json").write_text(json.dumps(sim["meta"], indent=1))
+    sim = load_data(cfg)
+    (wd / "data_meta.json" if cfg.manual_dir else wd / "sim_meta.json").write_text(
+        json.dumps(sim["meta"], indent=1, default=str))
     vocab = sim["meta"]["vocab_sizes"]
     for m, v in todo:
       c = cfg.copy_and_resolve_references()
@@ -64,7 +81,9 @@ def main(argv):
     out = Path(FLAGS.report)
     out.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(p.read_text()) for p in sorted(Path(FLAGS.workdir).parent.glob("*/*__*.json"))]
-    mal_report.summarize(rows, out, f"MAL on mac_sim ({FLAGS.config.preset})")
+    source = (f"MAC files ({FLAGS.config.manual_dir})" if FLAGS.config.manual_dir
+              else f"mac_sim ({FLAGS.config.preset})")
+    mal_report.summarize(rows, out, f"MAL on {source}")
     print((out / "table.md").read_text())
 
 
