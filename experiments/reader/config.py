@@ -4,13 +4,16 @@ r"""READER (Li et al., WWW'26) and its baselines on ``trace_sim`` (reader_gmv.md
   python -m experiments.reader.main --config=experiments/reader/config.py:preset=medium,seed=2025 \
       --workdir=workdirs/reader/medium
 
-Arguments (``key=value,...``): preset (tiny | small | medium | full), seed, clicks_per_day
+Arguments (``key=value,...``): preset (tiny | small | medium | full), manual_dir (the real
+``trace.txt``; the simulator is not used), store_dir (where its prepared copy is kept),
+max_purchases (purchases kept per click, loader option), seed, clicks_per_day
 (overrides the preset's volume), width_div (divides the hidden widths), methods (``+``-separated, default all of ``METHODS``).
 ``runlocal``: ``tiny`` volume cut to 100 clicks/day, 1-day chunks, narrow networks, three
 methods; checks shapes and finiteness, not orderings.
 """
 import ml_collections
 
+from rankjax.data import trace as trace_data
 from rankjax.delayed.reader_run import METHODS
 from rankjax.experiments_lib import args as args_lib
 
@@ -22,6 +25,10 @@ def get_config(arg=""):
   c.preset = a.get("preset", "medium")
   c.clicks_per_day = int(a.get("clicks_per_day", 0))
   c.seed = int(a.get("seed", 2025))
+  c.manual_dir = str(a.get("manual_dir", ""))
+  c.store_dir = str(a.get("store_dir", ""))
+  c.max_purchases = int(a.get("max_purchases", 16))
+  c.vocab_sizes = trace_data.VOCAB_SIZES  # reader_gmv.md 7.1; the simulator brings its own
   c.methods = str(a.get("methods", "+".join(METHODS))).split("+")
   c.model = ml_collections.ConfigDict(dict(
       embed_dim=16, single=(1024, 512, 256, 128, 64), bottom=(1024, 512), tower=(256, 128, 64),
