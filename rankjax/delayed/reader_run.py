@@ -89,10 +89,11 @@ def run_method(setup, comps: dict, events: dict, test: dict, method: str, log=pr
         lr = lr0 * cfg.lr_decay ** (k // 2)
       if sel is not None and sel.any():
         part = {c: v[sel] for c, v in cols.items()}
-        for b in ST.batches(part, cfg.batch_size, RT.KEYS):
-          loss, _ = ST.run_step(step, comp, b, lr)
-          if not np.isfinite(float(loss)):
-            raise FloatingPointError(f"{method}: non-finite loss in chunk {k}")
+        # Losses are read back once per chunk, not after every step (no host sync per step).
+        losses = [ST.run_step(step, comp, b, lr)[0]
+                  for b in ST.batches(part, cfg.batch_size, RT.KEYS)]
+        if not np.all(np.isfinite(jax.device_get(losses))):
+          raise FloatingPointError(f"{method}: non-finite loss in chunk {k}")
     lo, hi = edges[k] + cfg.chunk_days * RT.DAY, edges[k + 1] + cfg.chunk_days * RT.DAY
     m = (t_test >= lo) & (t_test < hi)
     if m.sum() < 2:

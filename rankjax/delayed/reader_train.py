@@ -120,8 +120,9 @@ def _train(setup: Setup, kind: str, name: str, comp, cols: dict, lr: float, keys
   with progress.Progress(total, f"pretrain {name}") as bar:
     for b in ST.batches(cols, setup.cfg.batch_size, keys):
       loss, _ = ST.run_step(step, comp, b, lr)
-      losses.append(float(loss))
-      bar.update(loss=losses[-1])
+      losses.append(loss)  # read back once at the end: no host sync per step
+      bar.update()
+  losses = [float(v) for v in jax.device_get(losses)]
   if losses and not np.all(np.isfinite(losses)):
     raise FloatingPointError(f"{kind}/{name}: non-finite loss")
   return losses
