@@ -2,9 +2,14 @@
 
 The notebook API (``rankjax.load_config``, ``load_dataset``, ``build_model``, ``fit``,
 ``evaluate``, ...) lives in ``rankjax.api`` and is imported on first use, so ``import rankjax``
-stays cheap.
+stays cheap. Importing it sets glibc's malloc thresholds (``rankjax/host_malloc.py``;
+``RANKJAX_MALLOC_TUNING=0`` turns that off).
 """
+from rankjax import host_malloc as _host_malloc
 from rankjax.version import __version__
+
+# Before any XLA:CPU buffer exists: keeps each step's temporaries mapped (host_malloc.py).
+_host_malloc.configure()
 
 _API = ("load_config", "load_dataset", "dataset_names", "model_names", "build_model", "fit",
         "evaluate", "summary", "Run")
