@@ -75,8 +75,9 @@ def init_tables(spec: F.FeatureSpec, rng: jax.Array, *, row_multiple: int = 1,
   return tables
 
 
-# Rows drawn per block when a table is initialised piecewise (128 MiB of fp32 at D = 32).
-INIT_BLOCK_ROWS = 1 << 20
+# Rows drawn per block when a table is initialised piecewise (32 MiB of fp32 at D = 32; the
+# draw holds about three blocks of threefry state beside it, so the block sets the init peak).
+INIT_BLOCK_ROWS = 1 << 18
 
 
 def _blockwise_normal_ok(num_rows: int, dim: int, dtype) -> bool:
