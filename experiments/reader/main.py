@@ -5,13 +5,15 @@ r"""Runs READER and its baselines for one seed on ``trace_sim``, or on the real 
   python -m experiments.reader.main --config=experiments/reader/config.py:manual_dir=/data/trace \
       --workdir=workdirs/reader/real/seed2025
 
-Writes ``WORKDIR/chunks_<method>.csv`` (one row per evaluated chunk) and, over every seed folder
+Writes ``WORKDIR/chunks_<method>.csv`` (one row per evaluated chunk; ``WORKDIR/pretrained``
+keeps the pretrained components until every method is done) and, over every seed folder
 given to ``--report``, ``summary.json``, ``table.md`` and ``chunks.png``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+import shutil
 
 from absl import app
 from absl import flags
@@ -72,12 +74,17 @@ def run(cfg, workdir) -> list:
     (wd / "data_meta.json" if cfg.manual_dir else wd / "sim_meta.json").write_text(
         json.dumps(sim["meta"], indent=1, default=str))
     setup = reader_train.Setup(cfg, sim["clicks"], sim["meta"]["vocab_sizes"], cfg.seed)
-    comps = reader_train.pretrain(setup)
+    # Pretrained components stay in WORKDIR/pretrained until every method has its file, so a
+    # stopped run resumes after pretraining (several GB at medium; removed at the end).
+    cache = wd / "pretrained"
+    comps = reader_train.pretrain(setup, cache_dir=cache)
     events = reader_train.stream_inputs(setup, comps)
     test = reader_train.test_clicks(setup, comps)
     for m in todo:
       rows = reader_run.run_method(setup, comps, events, test, m)
       reader_report.write_rows(wd / f"chunks_{m}.csv", rows)
+    if all((wd / f"chunks_{m}.csv").exists() for m in cfg.methods):
+      shutil.rmtree(cache, ignore_errors=True)
   return reader_report.read_rows(sorted(wd.glob("chunks_*.csv")))
 
 

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rankjax.delayed import reader_cache
 from rankjax.delayed import reader_model as RM
 from rankjax.delayed import reader_stream as RS
 from rankjax.delayed import sparse_train as ST
@@ -136,36 +137,53 @@ def _with(cols: dict, **kw) -> dict:
   return out
 
 
-def pretrain(setup: Setup, log=print) -> dict:
-  """Predictors (single, shared dual, independent dual), router and calibrator on days [0, 50)."""
+def pretrain(setup: Setup, log=print, cache_dir=None) -> dict:
+  """Predictors (single, shared dual, independent dual), router and calibrator on days [0, 50).
+  With ``cache_dir``, each component is loaded from there when its settings match
+  (``reader_cache``) and saved there after training."""
   cfg = setup.cfg
   c = RS.time_window(setup.clicks, "click_time", 0, cfg.pretrain_days)
   rep = (c["num_purchases"] > 1).astype(np.float32)
+  comps = {}
+
+  def build(name, idx, train):
+    key = reader_cache.component_key(cfg, name, len(c["ids"]), setup.vocab)
+    comp = reader_cache.load(cache_dir, key, cfg.table_optimizer) if cache_dir else None
+    if comp is not None:
+      log(f"pretrain {name}: loaded from {cache_dir}")
+    else:
+      comp = setup.new(name, idx)
+      t0 = time.time()
+      losses = train(comp)
+      log(f"pretrain {name}: {len(losses)} steps, last loss {np.mean(losses[-20:]):.4f}, "
+          f"{time.time() - t0:.0f}s")
+      if cache_dir:
+        reader_cache.save(cache_dir, key, comp)
+    comps[name] = comp
+
   base = _with({"ids": c["ids"]}, r=rep, label=c["gmv"], y_star=c["gmv"], label_prev=c["gmv"],
                is_close=1)
-  comps = {}
   from rankjax.delayed.reader_run import METHODS  # pylint: disable=g-import-not-at-top
   needed = {METHODS[m][1] for m in cfg.methods}
   for i, name in enumerate(("single", "shared", "independent")):
-    if name not in needed:
-      continue
-    comps[name] = setup.new(name, i)
-    t0 = time.time()
-    losses = _train(setup, "plain", name, comps[name], base, cfg.lr.pretrain)
-    log(f"pretrain {name}: {len(losses)} steps, last loss {np.mean(losses[-20:]):.4f}, "
-        f"{time.time() - t0:.0f}s")
-  comps["router"] = setup.new("router", 10)
-  _train(setup, "router", "router", comps["router"], _with({"ids": c["ids"]}, label=rep),
-         cfg.lr.router, keys=("ids", "label"))
-  ev = RS.purchase_events({k: v for k, v in c.items()})
-  ev = RS.select(ev, ev["num_purchases"] > 1)
-  ev["ids"] = c["ids"][ev["click_id"]]
-  delta = np.log1p(ev["gmv"].astype(np.float64)) - np.log1p(ev["y_obs"].astype(np.float64))
-  cal = {"ids": ev["ids"], "dt": ev["dt"], "n_obs": ev["n_obs"], "label": delta.astype(np.float32)}
-  comps["calibrator"] = setup.new("calibrator", 11)
-  losses = _train(setup, "calibrator", "calibrator", comps["calibrator"], cal, cfg.lr.calibrator,
-                  keys=("ids", "dt", "n_obs", "label"))
-  log(f"pretrain router + calibrator done (calibrator L1 {np.mean(losses[-20:]):.4f})")
+    if name in needed:
+      build(name, i, lambda comp, name=name: _train(setup, "plain", name, comp, base,
+                                                    cfg.lr.pretrain))
+  build("router", 10, lambda comp: _train(setup, "router", "router", comp,
+                                          _with({"ids": c["ids"]}, label=rep), cfg.lr.router,
+                                          keys=("ids", "label")))
+
+  def calibrator_data():
+    ev = RS.purchase_events({k: v for k, v in c.items()})
+    ev = RS.select(ev, ev["num_purchases"] > 1)
+    ev["ids"] = c["ids"][ev["click_id"]]
+    delta = np.log1p(ev["gmv"].astype(np.float64)) - np.log1p(ev["y_obs"].astype(np.float64))
+    return {"ids": ev["ids"], "dt": ev["dt"], "n_obs": ev["n_obs"],
+            "label": delta.astype(np.float32)}
+
+  build("calibrator", 11, lambda comp: _train(setup, "calibrator", "calibrator", comp,
+                                              calibrator_data(), cfg.lr.calibrator,
+                                              keys=("ids", "dt", "n_obs", "label")))
   return comps
 
 
