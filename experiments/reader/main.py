@@ -98,7 +98,7 @@ def main(argv):
     rows = reader_report.read_rows(paths)
     source = (f"TRACE ({FLAGS.config.manual_dir})" if FLAGS.config.manual_dir
               else f"trace_sim ({FLAGS.config.preset})")
-    res = reader_report.summarize(rows, out, f"READER on {source}")
+    reader_report.summarize(rows, out, f"READER on {source}")
     print((out / "table.md").read_text())
   else:
     ps = reader_report.per_seed(rows)
