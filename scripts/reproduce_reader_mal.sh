@@ -3,7 +3,8 @@
 # experiments/mal (mal_natal vs the MAC benchmark models on mac_sim): 3 seeds each on the
 # ``medium`` presets by default, then the reports (summary.json, table.md, chunks.png) under
 # experiments/<exp>/results/<preset>/. Resumable: every (seed, method) writes its own file and
-# finished ones are skipped. Options (environment):
+# finished ones are skipped; READER keeps its pretrained components in each seed folder until
+# the seed is done, so a stopped seed resumes after pretraining. Options (environment):
 #   PRESET=medium READER_ARGS=",width_div=4,clicks_per_day=2000" MAL_ARGS=",n_users=2000"
 #   MAL_MODELS=base+mal_natal (one list instead of must-hold models first, then the rest)
 #   SEEDS_READER="2025 2026 2027" SEEDS_MAL="2026 2027 2028" RUNS=workdirs/delayed
@@ -16,10 +17,16 @@ PRESET="${PRESET:-medium}"
 RUNS="${RUNS:-workdirs/delayed}"
 TAG="${TAG:-$PRESET}"
 if [[ "${ONLY:-reader}" != mal ]]; then
-  for s in ${SEEDS_READER:-2025 2026 2027}; do
-    nice -n 15 python -u -m experiments.reader.main \
-      --config="experiments/reader/config.py:preset=$PRESET,seed=$s${READER_ARGS:-}" \
-      --workdir="$RUNS/reader/$TAG/seed$s" --report="experiments/reader/results/$TAG"
+  # Every method but oracle_independent for every seed first (its two-network pretraining is
+  # the longest, and it only enters a should-hold pattern), then the rest of each seed.
+  FIRST=pre_single+offline_single+online_single+pre_dual+offline_dual+online_dual+reader
+  FIRST=$FIRST+reader_calib+reader_calib_gra+oracle_dual+oracle_single+oracle_frozen
+  for methods in ",methods=$FIRST" ""; do
+    for s in ${SEEDS_READER:-2025 2026 2027}; do
+      nice -n 15 python -u -m experiments.reader.main \
+        --config="experiments/reader/config.py:preset=$PRESET,seed=$s$methods${READER_ARGS:-}" \
+        --workdir="$RUNS/reader/$TAG/seed$s" --report="experiments/reader/results/$TAG"
+    done
   done
 fi
 if [[ "${ONLY:-mal}" != reader ]]; then
