@@ -49,16 +49,32 @@ def piece_of(name: str, op_name: str) -> str:
   return "loss, metrics, copies, other"
 
 
-def instruction_pieces(hlo_text: str) -> dict[str, str]:
-  """HLO instruction name -> piece, for the entry computation and everything it calls."""
+def instruction_pieces(hlo_text: str, classify=None) -> dict[str, str]:
+  """HLO instruction name -> piece, for the entry computation and everything it calls;
+  ``classify(name, op_name)`` defaults to this step's ``piece_of``."""
+  classify = classify or piece_of
   out = {}
   for line in hlo_text.splitlines():
     m = re.match(r"^\s*(?:ROOT )?%([\w.\-]+) = ", line)
     if not m:
       continue
     op = re.search(r'op_name="([^"]*)"', line)
-    out[m.group(1)] = piece_of(m.group(1), op.group(1) if op else "")
+    out[m.group(1)] = classify(m.group(1), op.group(1) if op else "")
   return out
+
+
+def piece_times(logdir: str, pieces: dict, steps: int):
+  """(ms per step, thunks per step) by piece, from the perfetto trace jax.profiler wrote."""
+  trace = sorted(glob.glob(os.path.join(logdir, "plugins/profile/*/perfetto_trace.json.gz")))[-1]
+  with gzip.open(trace) as f:
+    events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
+  by_piece = collections.Counter()
+  thunks = collections.Counter()
+  for e in events:
+    if e["name"] in pieces:
+      by_piece[pieces[e["name"]]] += e["dur"] / 1e3 / steps
+      thunks[pieces[e["name"]]] += 1
+  return by_piece, {k: v // steps for k, v in thunks.items()}
 
 
 def matmul_flops(batch: int, widths) -> float:
@@ -96,15 +112,7 @@ def main():
   jax.block_until_ready(m)
   wall, cpu = (time.perf_counter() - t0) / a.steps, (time.process_time() - c0) / a.steps
   jax.profiler.stop_trace()
-  trace = sorted(glob.glob(os.path.join(logdir, "plugins/profile/*/perfetto_trace.json.gz")))[-1]
-  with gzip.open(trace) as f:
-    events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
-  by_piece = collections.Counter()
-  thunks = collections.Counter()
-  for e in events:
-    if e["name"] in pieces:
-      by_piece[pieces[e["name"]]] += e["dur"] / 1e3 / a.steps
-      thunks[pieces[e["name"]]] += 1
+  by_piece, thunks = piece_times(logdir, pieces, a.steps)
   total = sum(by_piece.values())
 
   n_ids = len(rows) * a.batch
@@ -124,10 +132,10 @@ def main():
   rows_out = []
   for p, v in by_piece.most_common():
     b = bounds.get(p)
-    print(f"{p:42s} {v:9.1f} {v / total:6.1%} {thunks[p] // a.steps:7d} "
+    print(f"{p:42s} {v:9.1f} {v / total:6.1%} {thunks[p]:7d} "
           f"{'' if b is None else f'{b:9.1f}'}")
     rows_out.append({"piece": p, "ms_per_step": round(v, 2), "share": round(v / total, 4),
-                     "thunks_per_step": thunks[p] // a.steps,
+                     "thunks_per_step": thunks[p],
                      "bound_ms": None if b is None else round(b, 2)})
   print(f"{'sum of thunk times':42s} {total:9.1f}")
   if a.out:
