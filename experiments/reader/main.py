@@ -80,6 +80,10 @@ def run(cfg, workdir) -> list:
     comps = reader_train.pretrain(setup, cache_dir=cache)
     events = reader_train.stream_inputs(setup, comps)
     test = reader_train.test_clicks(setup, comps)
+    # Router and calibrator outputs are in events/test now (frozen online, D1); their tables
+    # (1.1 GB each at medium) are not needed by any method.
+    for name in ("router", "calibrator"):
+      comps.pop(name, None)
     for m in todo:
       rows = reader_run.run_method(setup, comps, events, test, m)
       reader_report.write_rows(wd / f"chunks_{m}.csv", rows)

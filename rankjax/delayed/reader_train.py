@@ -159,6 +159,9 @@ def pretrain(setup: Setup, log=print, cache_dir=None) -> dict:
           f"{time.time() - t0:.0f}s")
       if cache_dir:
         reader_cache.save(cache_dir, key, comp)
+    # Every method starts from fresh optimizer states (reader_run._copy): the pretraining ones
+    # would only hold memory (a [rows, D] moment per table, 1.1 GB each at medium).
+    comp.table_opt = comp.net_opt = None
     comps[name] = comp
 
   base = _with({"ids": c["ids"]}, r=rep, label=c["gmv"], y_star=c["gmv"], label_prev=c["gmv"],
