@@ -69,9 +69,3 @@ def test_other_settings_or_half_written_folders_are_not_used(tmp_path):
   assert not [m for m in logs if "loaded" in m]
   assert reader_cache.component_key(cfg, "shared", 1, [3, 4])["lr"]["pretrain"] == cfg.lr.pretrain
 
-
-def test_the_run_removes_the_cache_when_every_method_is_done(tmp_path):
-  cfg = _cfg()
-  reader_main.run(cfg, tmp_path / "seed0")
-  assert (tmp_path / "seed0" / "chunks_online_dual.csv").exists()
-  assert not (tmp_path / "seed0" / "pretrained").exists()

@@ -28,6 +28,8 @@ def test_reader_runlocal(tmp_path):
     assert 0 <= r["zone_single"] + r["zone_mix"] + r["zone_repurchase"] <= 1 + 1e-6
   dual = [r for r in rows if r["model"] == "reader"]
   assert len(dual) >= 20 and all("alpr_true" in r for r in dual)
+  # The pretrained components' cache (reader_cache) goes once every method has its file.
+  assert not (tmp_path / "seed0" / "pretrained").exists()
   # Resumable: a second call trains nothing and returns the same rows.
   again = reader_main.run(cfg, tmp_path / "seed0")
   assert len(again) == len(rows)
