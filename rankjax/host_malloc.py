@@ -71,7 +71,8 @@ def configure(force: bool = False) -> dict | None:
   # 64 MiB: larger step buffers there are mmapped and unmapped every step whatever the threshold.
   ok_arena = lib.mallopt(M_ARENA_MAX, ctypes.c_int(1)) == 1
   _applied = {"mmap_threshold_mib": mmap_mib if ok_mmap else None,
-              "trim_threshold_mib": trim_mib if ok_trim else None, "arena_max": 1 if ok_arena else None}
+              "trim_threshold_mib": trim_mib if ok_trim else None,
+              "arena_max": 1 if ok_arena else None}
   return _applied
 
 

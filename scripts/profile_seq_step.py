@@ -70,11 +70,7 @@ def main():
     jax.block_until_ready(m["loss"])
     hlo = s.train_step.lower(s.state, batches[0]).compile().as_text()
     pieces = profile_dlrm_step.instruction_pieces(hlo, piece_of)
-    op_names = {}
-    for line in hlo.splitlines():
-      mm = re.match(r'^\s*(?:ROOT )?%([\w.\-]+) = .*op_name="([^"]*)"', line)
-      if mm:
-        op_names[mm.group(1)] = mm.group(2)
+    op_names = profile_dlrm_step.instruction_pieces(hlo, lambda name, op: op or name)
     logdir = tempfile.mkdtemp(prefix="rankjax_profile_seq_")
     jax.profiler.start_trace(logdir, create_perfetto_trace=True)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -98,8 +94,7 @@ def main():
                  "thunks_per_step": thunks[p]})
   print(f"{'sum of thunk times':40s} {total:9.1f}")
   if a.top_ops:
-    op_ms, _ = profile_dlrm_step.piece_times(logdir, {n: op_names.get(n, n) for n in pieces},
-                                             a.steps)
+    op_ms, _ = profile_dlrm_step.piece_times(logdir, op_names, a.steps)
     print("\nslowest op names (ms/step):")
     for op, v in op_ms.most_common(a.top_ops):
       print(f"{v:8.2f}  {op[:150]}")

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
-import shutil
-import tempfile
 
 from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rankjax.data import columnar
 from rankjax.delayed import sparse_train as ST
 
 FILES = ("table.npy", "net.npz", "key.json")
@@ -61,23 +59,14 @@ def load(cache_dir, key: dict, table_optimizer: str):
 
 
 def save(cache_dir, key: dict, comp: ST.Component) -> Path:
-  """Writes ``comp`` into a temporary folder and renames it into place (never half-written)."""
-  root = Path(cache_dir)
-  root.mkdir(parents=True, exist_ok=True)
-  final = root / key["component"]
-  tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key['component']}-"))
-  try:
+  """Writes ``comp`` into a temporary folder renamed into place (never half-written)."""
+  final = Path(cache_dir) / key["component"]
+  flat = traverse_util.flatten_dict(jax.device_get(comp.net))
+  bad = [k for k in flat if any("/" in part for part in k)]
+  if bad:
+    raise ValueError(f"parameter name with '/' cannot be cached: {bad[0]}")
+  with columnar.atomic_dir(final, overwrite=True) as tmp:
     np.save(tmp / "table.npy", np.asarray(jax.device_get(comp.table)))
-    flat = traverse_util.flatten_dict(jax.device_get(comp.net))
-    bad = [k for k in flat if any("/" in part for part in k)]
-    if bad:
-      raise ValueError(f"parameter name with '/' cannot be cached: {bad[0]}")
     np.savez(tmp / "net.npz", **{"/".join(k): np.asarray(v) for k, v in flat.items()})
     (tmp / "key.json").write_text(_canonical(key))
-    if final.exists():
-      shutil.rmtree(final)
-    os.replace(tmp, final)
-  finally:
-    if tmp.exists():
-      shutil.rmtree(tmp, ignore_errors=True)
   return final
