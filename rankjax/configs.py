@@ -49,6 +49,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.streaming = ml_collections.ConfigDict({
       "enabled": False, "split": "train", "chunk_seconds": 0.0, "num_chunks": 0,
       "eval_filter": ""})
-  # Process-wide XLA:CPU speed switches that leave every number unchanged (train/cpu_speed.py).
-  c.cpu_speed = ml_collections.ConfigDict({"unroll_threefry": True})
+  # XLA:CPU speed switches (train/cpu_speed.py): the unrolled Threefry leaves every bit
+  # unchanged; ynn_fusion_type="dot" changes rounding only ("" = XLA's default fusions).
+  c.cpu_speed = ml_collections.ConfigDict({"unroll_threefry": True, "ynn_fusion_type": "dot"})
   return c

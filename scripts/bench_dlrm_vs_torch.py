@@ -49,6 +49,10 @@ XLA_PRESETS = {
     "default": "",
     "eigen": "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_use_xnnpack=false",
     "onednn": "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_experimental_onednn_custom_call=true",
+    # The trainer's default since issue 17's third pass (config.cpu_speed.ynn_fusion_type="dot"),
+    # which the rankjax workers otherwise take from rankjax.configs; set here by flag it also
+    # reaches a --base_root checkout that predates the option.
+    "ynn_dot": "--xla_cpu_experimental_ynn_fusion_type=dot",
 }
 PEER_OF = {"rankjax_dlrm": "fbgemm_tbe", "rankjax_mlp": "mlp_only"}
 RATIO_NAME = {"rankjax_dlrm": "rankjax_over_fbgemm", "rankjax_mlp": "mlp_over_torch_mlp"}
@@ -144,7 +148,18 @@ def build_rankjax(variant: str, *, scale: float, batch: int, pool_size: int):
           0.01, initial_accumulator_value=0.0, eps=1e-8),
       sparse_tables=tables, mesh=mesh_lib.make_mesh())
   state = learner.init(jax.random.key(0), host[0])
-  train, _, state_sh, batch_sh = learner.jit_steps(state)
+  # The trainer's default XLA options (a --base_root checkout may predate them); an
+  # --xla_preset that names the YNNPACK fusion type keeps its own.
+  opts = None
+  if "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+    try:
+      from rankjax import configs  # pylint: disable=g-import-not-at-top
+      from rankjax.train import cpu_speed  # pylint: disable=g-import-not-at-top
+      opts = cpu_speed.compiler_options(configs.base_config().cpu_speed)
+    except (ImportError, AttributeError):
+      pass
+  train, _, state_sh, batch_sh = (learner.jit_steps(state, compiler_options=opts) if opts
+                                  else learner.jit_steps(state))
   state = jax.device_put(state, state_sh)
   dev = [jax.device_put(b, batch_sh) for b in host]
   del host

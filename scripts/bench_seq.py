@@ -41,6 +41,9 @@ _RECBOLE = flags.DEFINE_float("recbole_examples_per_sec", 0.0,
 _MODEL = flags.DEFINE_enum("model", "sasrec", ["sasrec", "rote", "bert4rec"],
                            "sasrec; rote = RoTE-SASRec (experiments/rote plugin=rote); bert4rec.")
 _EVAL = flags.DEFINE_bool("eval", True, "Also time the full-ranking evaluation.")
+_YNN = flags.DEFINE_string("ynn_fusion_type", None,
+                           "config.cpu_speed.ynn_fusion_type ('' = XLA's default; unset = the "
+                           "config default).")
 _WARMUP = 5
 
 
@@ -94,6 +97,8 @@ def time_evaluation(s: trainer.Setup) -> tuple[float, dict]:
 
 def main(_):
   config = bench_config(_BATCH.value, _EVAL_BATCH.value, _MAX_USERS.value, _MODEL.value)
+  if _YNN.value is not None:
+    config.cpu_speed.ynn_fusion_type = _YNN.value
   t0 = time.perf_counter()
   dataset = registry.load(config.dataset)
   load_s = time.perf_counter() - t0

@@ -52,6 +52,9 @@ def main():
   ap.add_argument("--steps", type=int, default=5, help="traced steps (after 3 warm-up steps)")
   ap.add_argument("--top_ops", type=int, default=0, help="also print the N slowest op names")
   ap.add_argument("--out", default=None, help="write the table as JSON here")
+  ap.add_argument("--ynn_fusion_type", default=None,
+                  help="config.cpu_speed.ynn_fusion_type ('' = XLA's default)")
+  ap.add_argument("--hlo_out", default=None, help="write the compiled step's HLO text here")
   a = ap.parse_args()
   import jax  # pylint: disable=g-import-not-at-top
   from rankjax.data import features as F  # pylint: disable=g-import-not-at-top
@@ -59,6 +62,8 @@ def main():
   from rankjax.train import trainer  # pylint: disable=g-import-not-at-top
 
   config = bench_seq.bench_config(a.batch_size, 1024, a.max_users, a.model)
+  if a.ynn_fusion_type is not None:
+    config.cpu_speed.ynn_fusion_type = a.ynn_fusion_type
   dataset = registry.load(config.dataset)
   with tempfile.TemporaryDirectory() as workdir:
     s = trainer.setup(config, workdir, dataset)
@@ -69,6 +74,9 @@ def main():
       s.state, m = s.train_step(s.state, b)
     jax.block_until_ready(m["loss"])
     hlo = s.train_step.lower(s.state, batches[0]).compile().as_text()
+    if a.hlo_out:
+      with open(a.hlo_out, "w") as f:
+        f.write(hlo)
     pieces = profile_dlrm_step.instruction_pieces(hlo, piece_of)
     op_names = profile_dlrm_step.instruction_pieces(hlo, lambda name, op: op or name)
     logdir = tempfile.mkdtemp(prefix="rankjax_profile_seq_")

@@ -6,7 +6,8 @@
 # finished ones are skipped; READER keeps its pretrained components in each seed folder until
 # the seed is done, so a stopped seed resumes after pretraining. Options (environment):
 #   PRESET=medium READER_ARGS=",width_div=4,clicks_per_day=2000" MAL_ARGS=",n_users=2000"
-#   MAL_MODELS=base+mal_natal (one list instead of must-hold models first, then the rest)
+#   MAL_MODELS=base+mal_natal (one list, main view last, instead of must-hold models first,
+#   then the should-hold rows, then the rest)
 #   SEEDS_READER="2025 2026 2027" SEEDS_MAL="2026 2027 2028" RUNS=workdirs/delayed
 #   ONLY=reader|mal
 # Each run is niced (nice -n 15). `medium` is hours of CPU per seed; see the READMEs for what ran.
@@ -30,13 +31,16 @@ if [[ "${ONLY:-reader}" != mal ]]; then
   done
 fi
 if [[ "${ONLY:-mal}" != reader ]]; then
-  # The models of the must-hold orderings M1-M3 for every seed first, then the other benchmark
-  # models (an interrupted run still decides M1-M3). MAL_MODELS overrides both lists.
-  for models in "${MAL_MODELS:-base+mal_natal+sharebottom+mal_natal_nocart}" \
-                "${MAL_MODELS:-moae+mmoe+ple}"; do
+  # The models of the must-hold orderings M1-M3 for every seed first, then the should-hold rows
+  # (MoAE; base and mal_natal with main view mta), then the other benchmark models, so an
+  # interrupted run still decides M1-M3. Each entry is models:mains. MAL_MODELS overrides all.
+  ENTRIES="base+mal_natal+sharebottom+mal_natal_nocart:last moae:last base+mal_natal:mta mmoe+ple:last"
+  if [[ -n "${MAL_MODELS:-}" ]]; then ENTRIES="$MAL_MODELS:last"; fi
+  for entry in $ENTRIES; do
+    models="${entry%%:*}"; mains="${entry##*:}"
     for s in ${SEEDS_MAL:-2026 2027 2028}; do
       nice -n 15 python -u -m experiments.mal.main \
-        --config="experiments/mal/config.py:preset=$PRESET,seed=$s,models=$models${MAL_ARGS:-}" \
+        --config="experiments/mal/config.py:preset=$PRESET,seed=$s,models=$models,mains=$mains${MAL_ARGS:-}" \
         --workdir="$RUNS/mal/$TAG/seed$s" --report="experiments/mal/results/$TAG"
     done
   done

@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rankjax.layers import dropout as dropout_layer
+
 NUM_GAP_BUCKETS = 16
 
 
@@ -63,7 +65,7 @@ class EncoderLayer(nn.Module):
                                         deterministic=not train, name="att")(h, h, mask=att)
     h = nn.LayerNorm()(h + a)
     f = nn.Dense(self.width)(nn.relu(nn.Dense(self.ffn)(h)))
-    f = nn.Dropout(self.dropout, deterministic=not train)(f)
+    f = dropout_layer.Dropout(self.dropout, deterministic=not train)(f)
     return nn.LayerNorm()(h + f) * mask[..., None]
 
 

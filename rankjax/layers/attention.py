@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rankjax.layers import activations
+from rankjax.layers import dropout as dropout_layer
 from rankjax.layers import position
 
 NEG = -1e9
@@ -125,7 +126,7 @@ class MultiHeadAttention(nn.Module):
       # CAPE's query is the unscaled per-head q; its gates see the logits before the mask.
       logits = logits + position.CAPE(self.cape, name="cape")(q, logits, mask)
     weights = masked_softmax(logits, mask)
-    dropped = nn.Dropout(self.dropout, deterministic=not train)(weights)
+    dropped = dropout_layer.Dropout(self.dropout, deterministic=not train)(weights)
     out = jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(v.dtype), v)
     out = dense("out")(out.reshape(out.shape[:2] + (d,)))
     return out, weights
@@ -208,7 +209,7 @@ class FocusedAttention(nn.Module):
     else:
       lam = jnp.exp(jnp.dot(lq1, lk1)) - jnp.exp(jnp.dot(lq2, lk2)) + lam_init
     p1, p2, _ = differential_weights(logits[:, :, 0], logits[:, :, 1], mask, lam)
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = dropout_layer.Dropout(self.dropout, deterministic=not train)
     a = drop(p1) - lam * drop(p2)
     out = jnp.einsum("bhqk,bkhd->bqhd", a.astype(v.dtype), v)      # [B, L, H_f, 2 d_h]
     scale_shape = (hf, 2 * dh) if self.subln_per_head else (2 * dh,)
@@ -273,10 +274,10 @@ class TransformerBlock(nn.Module):
     d = x.shape[-1]
     h = nn.Dense(self.ffn_dim, kernel_init=self.kernel_init, bias_init=self.ffn_bias_init,
                  name="ffn_in")(x)
-    h = nn.Dropout(self.ffn_inner_dropout, deterministic=not train)(h)
+    h = dropout_layer.Dropout(self.ffn_inner_dropout, deterministic=not train)(h)
     h = activations.get(self.ffn_activation)(h)
     h = nn.Dense(d, kernel_init=self.kernel_init, bias_init=self.ffn_bias_init, name="ffn_out")(h)
-    return nn.Dropout(self.ffn_out_dropout, deterministic=not train)(h)
+    return dropout_layer.Dropout(self.ffn_out_dropout, deterministic=not train)(h)
 
   def _attend(self, attn, x, mask, rotary, train, last_only):
     if not last_only:
@@ -293,7 +294,7 @@ class TransformerBlock(nn.Module):
     attn = self._attention()
     ln_attn = nn.LayerNorm(epsilon=self.ln_eps, name="ln_attn")
     ln_ffn = nn.LayerNorm(epsilon=self.ln_eps, name="ln_ffn")
-    drop = nn.Dropout(self.attn_out_dropout, deterministic=not train)
+    drop = dropout_layer.Dropout(self.attn_out_dropout, deterministic=not train)
     if self.norm_first:
       a, maps = self._attend(attn, ln_attn(x), mask, rotary, train, last_only)
       x = (x[:, -1:] if last_only else x) + drop(a)

@@ -4,6 +4,7 @@ from typing import Sequence
 import flax.linen as nn
 
 from rankjax.layers import activations
+from rankjax.layers import dropout as dropout_layer
 
 _KERNEL_INITS = {
     "lecun_normal": nn.initializers.lecun_normal(),
@@ -56,5 +57,5 @@ class MLP(nn.Module):
       else:
         x = activations.get(self.activation)(x)
       if self.dropout > 0:
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = dropout_layer.Dropout(self.dropout, deterministic=not train)(x)
     return x

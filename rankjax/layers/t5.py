@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rankjax.layers import attention as A
+from rankjax.layers import dropout as dropout_layer
 
 
 def relative_position_bucket(relative: jnp.ndarray, *, bidirectional: bool, num_buckets: int = 32,
@@ -96,7 +97,7 @@ class T5Attention(nn.Module):
     if bias is not None:
       logits = logits + bias
     weights = A.masked_softmax(logits, mask)
-    weights = nn.Dropout(self.dropout, deterministic=not train)(weights)
+    weights = dropout_layer.Dropout(self.dropout, deterministic=not train)(weights)
     out = jnp.einsum("...hqk,...khd->...qhd", weights.astype(v.dtype), v)
     out = out.reshape(out.shape[:-2] + (inner,))
     return dense(d, inner ** -0.5, "out")(out)
@@ -113,7 +114,7 @@ class T5Block(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, mask, bias, memory=None, memory_mask=None, train: bool = False):
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = dropout_layer.Dropout(self.dropout, deterministic=not train)
     attn = lambda name: T5Attention(self.num_heads, self.head_dim, self.dropout, name=name)
     x = x + drop(attn("self_attention")(RMSNorm(self.eps, name="ln_self")(x), mask=mask,
                                         bias=bias, train=train))
@@ -161,7 +162,7 @@ class T5Stack(nn.Module):
       bias = bias.reshape((1,) * extra + bias.shape)
     else:
       mask, memory_mask = A.key_padding_mask(valid), None
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = dropout_layer.Dropout(self.dropout, deterministic=not train)
     x = drop(x)
     for i in range(self.num_layers):
       x = T5Block(self.num_heads, self.head_dim, self.ffn_dim, self.dropout, self.decoder,

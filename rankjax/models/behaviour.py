@@ -37,6 +37,7 @@ import numpy as np
 
 from rankjax.data import features as F
 from rankjax.layers import attention as A
+from rankjax.layers import dropout as dropout_layer
 from rankjax.layers import mlp as mlp_lib
 from rankjax.layers import position as P
 from rankjax.models import registry
@@ -260,7 +261,7 @@ class SASRecCTR(_TransformerCTR):
       x = x + P.LearnedPositions(length + 1, d, padding_row=True,
                                  embedding_init=nn.initializers.xavier_normal(),
                                  name="pos_emb")(P.slot_positions(valid))
-    x = nn.Dropout(self.encoder_dropout, deterministic=not train)(x)
+    x = dropout_layer.Dropout(self.encoder_dropout, deterministic=not train)(x)
     mask = A.combine_masks(A.causal_mask(length),
                            A.key_padding_mask(valid) if self.key_padding_mask else None)
     h, _ = self._encoder(d, final_ln=True)(x, mask, rotary=self._rotary(valid, d), train=train)
@@ -289,7 +290,7 @@ class BST(_TransformerCTR):
     if self.position == "naive":
       x = x + P.LearnedPositions(x.shape[1], d, embedding_init=nn.initializers.xavier_normal(),
                                  name="pos_emb")(P.slot_positions(visible, padding_row=False))
-    x = nn.Dropout(self.encoder_dropout, deterministic=not train)(x)
+    x = dropout_layer.Dropout(self.encoder_dropout, deterministic=not train)(x)
     h, _ = self._encoder(d, final_ln=False)(x, A.key_padding_mask(visible),
                                             rotary=self._rotary(visible, d), train=train)
     return self._logits(jnp.concatenate([masked_mean(h, visible), h[:, -1]], -1), train)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from rankjax.layers import attention as A
+from rankjax.layers import dropout as dropout_layer
 from rankjax.layers import position as P
 from rankjax.models import registry
 from rankjax.models.sequential import _Backbone
@@ -148,7 +149,7 @@ class SemanticID(_Backbone):
     parts = _parse_position(self.position)
     pos_emb = (P.LearnedPositions(length, d, embedding_init=init, name="pos_emb")
                if "learned" in parts else None)
-    drop = nn.Dropout(self.embd_dropout, deterministic=not train)
+    drop = dropout_layer.Dropout(self.embd_dropout, deterministic=not train)
     stack = self._stack(final_ln=True, ln_eps=self.ln_eps, ffn_dim=self.ffn_dim,
                         ffn_activation="gelu", norm_first=True, attn_dropout=self.attn_dropout,
                         attn_out_dropout=self.resid_dropout, ffn_out_dropout=self.resid_dropout,

@@ -45,6 +45,7 @@ import numpy as np
 
 from rankjax.data import features as F
 from rankjax.layers import attention as A
+from rankjax.layers import dropout as dropout_layer
 from rankjax.layers import position as P
 from rankjax.models import registry
 # The losses and scoring functions live in sequential_losses; re-exported for existing callers.
@@ -192,7 +193,7 @@ class SASRec(_Backbone):
       x = x + P.LearnedPositions(length + 1, d, padding_row=True,
                                  embedding_init=nn.initializers.xavier_normal(),
                                  name="pos_emb")(P.slot_positions(valid))
-    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = dropout_layer.Dropout(self.dropout, deterministic=not train)(x)
     stack = self._stack(final_ln=True, ln_eps=self.ln_eps,
                         **sasrec_block_kwargs(d, self.dropout, self.norm_first))
     mask = self._attn_mask(valid, causal=True, key_padding=self.key_padding_mask)
@@ -256,7 +257,7 @@ class BERT4Rec(_Backbone):
       x = x + P.LearnedPositions(length, d, embedding_init=init, name="pos_emb")(
           P.slot_positions(valid, padding_row=False))
     x = nn.LayerNorm(epsilon=self.ln_eps, name="emb_ln")(x)
-    x = nn.Dropout(self.hidden_dropout, deterministic=not train)(x)
+    x = dropout_layer.Dropout(self.hidden_dropout, deterministic=not train)(x)
     stack = self._stack(final_ln=False, ln_eps=self.ln_eps, ffn_dim=self.ffn_dim,
                         ffn_activation="gelu", norm_first=False, attn_dropout=self.attn_dropout,
                         attn_out_dropout=self.hidden_dropout, ffn_out_dropout=self.hidden_dropout,

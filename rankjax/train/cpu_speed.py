@@ -14,6 +14,8 @@ rolled form.
 """
 from __future__ import annotations
 
+import jax
+
 _applied = {"unroll_threefry": False}
 
 
@@ -33,6 +35,29 @@ def unroll_threefry() -> bool:
   mlir.register_lowering(prim, rule, platform="cpu", inline=False)
   _applied["unroll_threefry"] = True
   return True
+
+
+# ``ynn_fusion_type`` values -> XLA's LibraryFusionType names.
+YNN_FUSION_TYPES = {"dot": ("LIBRARY_FUSION_TYPE_DOT",)}
+
+
+def compiler_options(cfg) -> dict:
+  """XLA compiler options of the jitted steps from ``cfg`` (empty: XLA's defaults).
+
+  ``ynn_fusion_type="dot"``: YNNPACK fusions hold the matmuls only; the element-wise work around
+  them runs in XLA's own loop fusions. XLA's default also pulls element-wise producers (bias,
+  LayerNorm scale and shift, dropout scaling) into the YNNPACK fusions, and because those cannot
+  hold a broadcast, every broadcast operand is first written out at full size.
+  """
+  name = cfg.get("ynn_fusion_type", "")
+  if not name:
+    return {}
+  if name not in YNN_FUSION_TYPES:
+    raise ValueError(f"cpu_speed.ynn_fusion_type={name!r}: valid are '' and "
+                     f"{sorted(YNN_FUSION_TYPES)}")
+  if jax.default_backend() != "cpu":
+    return {}
+  return {"xla_cpu_experimental_ynn_fusion_type": ",".join(YNN_FUSION_TYPES[name])}
 
 
 def apply(cfg) -> dict:

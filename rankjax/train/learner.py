@@ -348,12 +348,15 @@ class Learner:
                                    compat=self.ranking_compat)
     return objectives.predictions(outputs, self.tasks, self.loss_types)
 
-  def jit_steps(self, state: TrainState, batch=None):
-    """Jitted train and eval steps with explicit shardings; the state is donated."""
+  def jit_steps(self, state: TrainState, batch=None, compiler_options=None):
+    """Jitted train and eval steps with explicit shardings; the state is donated.
+    ``compiler_options``: XLA options of both steps (``cpu_speed.compiler_options``)."""
     del batch  # kept for callers that pass one; the batch sharding is a prefix for any fields
     state_sh = self.state_shardings(state)
     batch_sh = self.batch_sharding()
+    opts = dict(compiler_options) if compiler_options else None
     train = jax.jit(self.train_step, in_shardings=(state_sh, batch_sh),
-                    out_shardings=(state_sh, NamedSharding(self.mesh, P())), donate_argnums=0)
-    evaluate = jax.jit(self.eval_step, in_shardings=(state_sh, batch_sh))
+                    out_shardings=(state_sh, NamedSharding(self.mesh, P())), donate_argnums=0,
+                    compiler_options=opts)
+    evaluate = jax.jit(self.eval_step, in_shardings=(state_sh, batch_sh), compiler_options=opts)
     return train, evaluate, state_sh, batch_sh

@@ -145,7 +145,8 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   # Initialise directly into the sharded layout: a large table is never whole on one device.
   init = functools.partial(learner.init, batch=probe)
   abstract = jax.eval_shape(init, jax.random.key(config.seed))
-  train_step, eval_step, state_sh, batch_sh = learner.jit_steps(abstract)
+  train_step, eval_step, state_sh, batch_sh = learner.jit_steps(
+      abstract, compiler_options=cpu_speed.compiler_options(config.get("cpu_speed", {})))
   local = global_batch // jax.process_count()
 
   def put(batch):

@@ -89,3 +89,40 @@ def test_unrolled_threefry_draws_the_same_bits_without_a_loop():
                        env={"JAX_PLATFORMS": "cpu", "PYTHONPATH": ":".join(sys.path)}, timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip().endswith("ok")
+
+
+def test_compiler_options_of_the_ynn_fusion_switch():
+  from rankjax.train import cpu_speed  # pylint: disable=g-import-not-at-top
+  assert cpu_speed.compiler_options({}) == {}
+  assert cpu_speed.compiler_options({"ynn_fusion_type": ""}) == {}
+  with pytest.raises(ValueError, match="ynn_fusion_type='matmul'"):
+    cpu_speed.compiler_options({"ynn_fusion_type": "matmul"})
+  opts = cpu_speed.compiler_options({"ynn_fusion_type": "dot"})
+  if jax.default_backend() == "cpu":
+    assert opts == {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+  else:
+    assert opts == {}
+
+
+def test_dot_only_ynn_fusions_give_the_same_step():
+  """The switch moves element-wise work out of the YNNPACK fusions: same maths, rounding only."""
+  from rankjax.train import cpu_speed  # pylint: disable=g-import-not-at-top
+  spec, batch, _ = sasrec_setup(batch_size=4)
+  batch = {**batch, "example_mask": jnp.ones((4,), jnp.float32)}
+  learner = _learner(spec, dedupe_item=False)
+  state0 = learner.init(jax.random.key(0), batch)
+  results, programs = [], []
+  for kind in ("", "dot"):
+    opts = cpu_speed.compiler_options({"ynn_fusion_type": kind})
+    train, _, _, _ = learner.jit_steps(state0, compiler_options=opts)
+    programs.append(train.lower(state0, batch).compile().as_text())
+    state = jax.tree.map(jnp.copy, state0)  # the step donates its state
+    for _ in range(3):
+      state, metrics = train(state, batch)
+    results.append((state, metrics))
+  if jax.default_backend() == "cpu":
+    assert programs[0] != programs[1], "the option did not reach the compiler"
+  (s_ref, m_ref), (s_dot, m_dot) = results
+  np.testing.assert_allclose(m_dot["loss"], m_ref["loss"], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               s_dot.params, s_ref.params)
