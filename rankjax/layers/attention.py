@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rankjax.layers import activations
+from rankjax.layers import dense as dense_layer
 from rankjax.layers import dropout as dropout_layer
 from rankjax.layers import position
 
@@ -107,8 +108,8 @@ class MultiHeadAttention(nn.Module):
     d = x.shape[-1]
     if d % self.num_heads:
       raise ValueError(f"width {d} is not divisible by num_heads={self.num_heads}")
-    dense = lambda name: nn.Dense(d, use_bias=self.use_bias, kernel_init=self.kernel_init,
-                                  bias_init=self.bias_init, name=name)
+    dense = lambda name: dense_layer.Dense(d, use_bias=self.use_bias, name=name,
+                                           kernel_init=self.kernel_init, bias_init=self.bias_init)
     q = _split_heads(dense("query")(x[:, -1:] if last_only else x), self.num_heads)
     k = _split_heads(dense("key")(x), self.num_heads)
     v = _split_heads(dense("value")(x), self.num_heads)
@@ -190,8 +191,9 @@ class FocusedAttention(nn.Module):
     d = x.shape[-1]
     hf = self.num_heads
     dh = self.head_dim or d // (2 * hf)
-    dense = lambda width, name: nn.Dense(width, use_bias=self.use_bias, name=name,
-                                         kernel_init=self.kernel_init, bias_init=self.bias_init)
+    dense = lambda width, name: dense_layer.Dense(
+        width, use_bias=self.use_bias, name=name, kernel_init=self.kernel_init,
+        bias_init=self.bias_init)
     # Adjacent heads (2h, 2h + 1) are the two maps of focused head h.
     q = _split_heads(dense(2 * hf * dh, "query")(x), 2 * hf)
     k = _split_heads(dense(2 * hf * dh, "key")(x), 2 * hf)
@@ -272,11 +274,12 @@ class TransformerBlock(nn.Module):
 
   def _ffn(self, x, train):
     d = x.shape[-1]
-    h = nn.Dense(self.ffn_dim, kernel_init=self.kernel_init, bias_init=self.ffn_bias_init,
-                 name="ffn_in")(x)
+    h = dense_layer.Dense(self.ffn_dim, kernel_init=self.kernel_init,
+                          bias_init=self.ffn_bias_init, name="ffn_in")(x)
     h = dropout_layer.Dropout(self.ffn_inner_dropout, deterministic=not train)(h)
     h = activations.get(self.ffn_activation)(h)
-    h = nn.Dense(d, kernel_init=self.kernel_init, bias_init=self.ffn_bias_init, name="ffn_out")(h)
+    h = dense_layer.Dense(d, kernel_init=self.kernel_init, bias_init=self.ffn_bias_init,
+                          name="ffn_out")(h)
     return dropout_layer.Dropout(self.ffn_out_dropout, deterministic=not train)(h)
 
   def _attend(self, attn, x, mask, rotary, train, last_only):

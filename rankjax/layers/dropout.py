@@ -43,7 +43,7 @@ def keep_mask(rng, keep_prob: float, shape, materialize: bool = True) -> jax.Arr
 
 
 class Dropout(nn.Dropout):
-  """``flax.linen.Dropout`` with the mask hashed once on CPU (``materialize_mask``, default True)."""
+  """``flax.linen.Dropout`` with the mask hashed once on CPU (``materialize_mask``, default on)."""
   materialize_mask: bool = True
 
   @nn.compact
