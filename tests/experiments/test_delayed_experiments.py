@@ -110,3 +110,18 @@ def test_reader_on_real_trace_file_equals_the_simulator_run(tmp_path):
     assert (a["model"], a["chunk"]) == (b["model"], b["chunk"])
     np.testing.assert_allclose([b["auc"], b["acc"], b["alpr"]], [a["auc"], a["acc"], a["alpr"]],
                                rtol=1e-6)
+
+
+def test_reader_router_probe_scores_chunks_as_the_report_does():
+  from experiments.reader import probe_router  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  cfg = ml_collections.ConfigDict(dict(online_start=1.0, online_end=3.0, chunk_days=1.0))
+  day = 86400
+  # Test chunks are [2, 3) and [3, 4) days (one chunk after the training chunk).
+  t = np.array([0.5, 2.1, 2.2, 2.3, 2.4, 3.1, 3.2, 3.3, 5.0]) * day
+  n = np.array([2, 1, 2, 1, 2, 2, 1, 1, 2])
+  clicks = {"click_time": t, "num_purchases": n}
+  perfect = (n > 1).astype(float)
+  assert probe_router.chunk_aucs(clicks, perfect, cfg) == [1.0, 1.0]
+  inverted = probe_router.chunk_aucs(clicks, -perfect, cfg)
+  assert inverted == [0.0, 0.0]
