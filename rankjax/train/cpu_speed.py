@@ -1,5 +1,7 @@
-"""Process-wide speed switches for XLA:CPU that leave every number unchanged.
+"""Speed switches for XLA:CPU (``config.cpu_speed``).
 
+* ``ynn_fusion_type``: the XLA option the trainer compiles its steps with
+  (``compiler_options``); ``"dot"`` (default) changes rounding only, ``""`` is XLA's default.
 * ``unroll_threefry``: JAX lowers the Threefry-2x32 hash on CPU as a rolled ``fori_loop`` (five
   iterations of four rounds) to keep compile times short. Every dropout mask of a training step
   then becomes a while loop whose body materialises the ``[B, L, D]`` uint32 state after each
@@ -8,7 +10,7 @@
   JAX uses on GPU/TPU: the same arithmetic on the same words, so the random bits are identical,
   but XLA fuses the 20 rounds into one loop over the elements.
 
-The switch only changes how the hash is compiled; it must run before the first jit that draws
+The Threefry switch only changes how the hash is compiled (every bit the same); it must run before the first jit that draws
 random bits is lowered (``trainer.setup`` calls it). Lowerings already cached by JAX keep the
 rolled form.
 """
