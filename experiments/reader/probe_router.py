@@ -41,7 +41,7 @@ def chunk_aucs(clicks: dict, score: np.ndarray, cfg) -> list[float]:
   edges = RS.chunk_edges(cfg.online_start, cfg.online_end, cfg.chunk_days) * RT.DAY
   out = []
   for k in range(len(edges) - 1):
-    lo, hi = edges[k] + cfg.chunk_days * RT.DAY, edges[k + 1] + cfg.chunk_days * RT.DAY
+    lo, hi = RT.test_chunk_window(cfg, edges, k)
     m = (t >= lo) & (t < hi)
     if m.sum() >= 2 and 0 < rep[m].sum() < m.sum():
       out.append(classification.auc(rep[m].astype(np.float32), score[m]))
@@ -84,13 +84,12 @@ def main(argv):
   sim = trace_sim.simulate(cfg.preset, cfg.seed, clicks_per_day=cfg.clicks_per_day or None)
   clicks, rho = sim["clicks"], np.asarray(sim["truth"]["rho"], np.float64)
   true_aucs = chunk_aucs(clicks, rho, cfg)
-  t = clicks["click_time"]
-  test = (t >= (cfg.online_start + cfg.chunk_days) * RT.DAY) & (
-      t < (cfg.online_end + cfg.chunk_days) * RT.DAY)
-  rep = clicks["num_purchases"][test] > 1
-  print(f"seed {cfg.seed}: {test.sum()} test clicks, {rep.mean():.4f} with more than one purchase")
+  test = RS.time_window({**clicks, "rho": rho}, "click_time", cfg.online_start + cfg.chunk_days,
+                        cfg.online_end + cfg.chunk_days)
+  rep = test["num_purchases"] > 1
+  print(f"seed {cfg.seed}: {len(rep)} test clicks, {rep.mean():.4f} with more than one purchase")
   print(f"true rho: AUC {np.mean(true_aucs):.4f} (mean over {len(true_aucs)} chunks), "
-        f"{classification.auc(rep.astype(np.float32), rho[test]):.4f} pooled")
+        f"{classification.auc(rep.astype(np.float32), test['rho']):.4f} pooled")
   if FLAGS.workdir:
     router = router_auc_from_csv(FLAGS.workdir)
     print(f"router (chunks_reader.csv): AUC {router:.4f}" if router is not None

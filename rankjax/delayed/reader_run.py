@@ -94,7 +94,7 @@ def run_method(setup, comps: dict, events: dict, test: dict, method: str, log=pr
                   for b in ST.batches(part, cfg.batch_size, RT.KEYS)]
         if not np.all(np.isfinite(jax.device_get(losses))):
           raise FloatingPointError(f"{method}: non-finite loss in chunk {k}")
-    lo, hi = edges[k] + cfg.chunk_days * RT.DAY, edges[k + 1] + cfg.chunk_days * RT.DAY
+    lo, hi = RT.test_chunk_window(cfg, edges, k)
     m = (t_test >= lo) & (t_test < hi)
     if m.sum() < 2:
       continue

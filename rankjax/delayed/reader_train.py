@@ -224,6 +224,11 @@ def test_clicks(setup: Setup, comps: dict) -> dict:
   return c
 
 
+def test_chunk_window(cfg, edges, k: int) -> tuple:
+  """Seconds ``[lo, hi)`` of the clicks scored after training chunk ``k``: the next chunk."""
+  return edges[k] + cfg.chunk_days * DAY, edges[k + 1] + cfg.chunk_days * DAY
+
+
 def chunk_metrics(y, pred, rep, r) -> dict:
   out = dict(auc=regression.concordance_auc(y, pred), acc=regression.acc_within(y, pred),
              alpr=regression.alpr(y, pred), n_clicks=len(y))

@@ -15,9 +15,9 @@ built inline as in flax.
 
 Same key derivation, same mask, same ``select(mask, x / keep_prob, 0)`` as flax, so the outputs
 are bit for bit flax's and the gradients equal up to the summation order of the fusions around
-them (tested; SASRec's parameters after 5 steps came out bit for bit the same). The class is named ``Dropout`` on purpose: flax's
-automatic module names (``Dropout_0``...) and therefore the keys ``make_rng`` folds in stay the
-same. ``materialize_mask=False`` gives flax's layer unchanged.
+them (tested; SASRec's parameters after 5 steps came out bit for bit the same). The class is
+named ``Dropout`` on purpose: flax's automatic module names (``Dropout_0``...) and therefore the
+keys ``make_rng`` folds in stay the same. ``materialize_mask=False`` gives flax's layer unchanged.
 """
 from __future__ import annotations
 

@@ -10,9 +10,9 @@
   JAX uses on GPU/TPU: the same arithmetic on the same words, so the random bits are identical,
   but XLA fuses the 20 rounds into one loop over the elements.
 
-The Threefry switch only changes how the hash is compiled (every bit the same); it must run before the first jit that draws
-random bits is lowered (``trainer.setup`` calls it). Lowerings already cached by JAX keep the
-rolled form.
+The Threefry switch only changes how the hash is compiled (every bit the same); it must run
+before the first jit that draws random bits is lowered (``trainer.setup`` calls it). Lowerings
+already cached by JAX keep the rolled form.
 """
 from __future__ import annotations
 
