@@ -23,7 +23,9 @@ import numpy as np
 from rankjax.layers import activations
 from rankjax.layers import dense as dense_layer
 from rankjax.layers import dropout as dropout_layer
+from rankjax.layers import layer_norm
 from rankjax.layers import position
+from rankjax.layers import softmax as softmax_layer
 
 NEG = -1e9
 LAMBDA_SCHEDULES = ("diff", "alt", "const")
@@ -58,7 +60,7 @@ def masked_softmax(logits: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray
   logits = logits.astype(jnp.float32)
   if mask is not None:
     logits = jnp.where(mask, logits, NEG)
-  return jax.nn.softmax(logits, axis=-1)
+  return softmax_layer.softmax(logits)
 
 
 def _split_heads(x: jnp.ndarray, heads: int) -> jnp.ndarray:
@@ -295,8 +297,8 @@ class TransformerBlock(nn.Module):
     """Returns ``(x, attention maps)``; with ``last_only`` only the last slot's output ``[B, 1, D]``
     (every slot still serves as a key and value)."""
     attn = self._attention()
-    ln_attn = nn.LayerNorm(epsilon=self.ln_eps, name="ln_attn")
-    ln_ffn = nn.LayerNorm(epsilon=self.ln_eps, name="ln_ffn")
+    ln_attn = layer_norm.LayerNorm(epsilon=self.ln_eps, name="ln_attn")
+    ln_ffn = layer_norm.LayerNorm(epsilon=self.ln_eps, name="ln_ffn")
     drop = dropout_layer.Dropout(self.attn_out_dropout, deterministic=not train)
     if self.norm_first:
       a, maps = self._attend(attn, ln_attn(x), mask, rotary, train, last_only)
@@ -331,7 +333,7 @@ class TransformerStack(nn.Module):
           x, mask, rotary=rotary, train=train, last_only=last_only and i == self.num_blocks - 1)
       maps.append(m)
     if self.final_ln:
-      x = nn.LayerNorm(epsilon=self.ln_eps, name="ln_final")(x)
+      x = layer_norm.LayerNorm(epsilon=self.ln_eps, name="ln_final")(x)
     return x, maps
 
 

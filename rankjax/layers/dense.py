@@ -4,8 +4,10 @@ For an input ``[B, L, D]`` flax contracts the kernel over the last axis, and the
 gradient is then a ``dot_general`` that contracts two axes (B and L) of the input and of the
 output gradient. XLA:CPU lowers that through a transposed copy that is 1.4x slower than the
 one-axis product ``x2d^T @ g2d`` it becomes when the rows are flattened first (issue 17,
-BUILD_NOTES). The forward values are the same; the kernel gradient is the same sum in another
-order (rounding only).
+BUILD_NOTES). On CPU the bias gradient, a sum over all rows, is taken as a product with a vector
+of ones (``rankjax/layers/reduce.py``: XLA:CPU's own reduction of it is an unfused
+``reduce-window``). The forward values are the same; the kernel and bias gradients are the same
+sums in another order (rounding only).
 
 The class is named ``Dense`` so that unnamed instances get flax's automatic names (``Dense_0``...)
 and parameter paths, and therefore the same initial values, as ``flax.linen.Dense``.
@@ -13,17 +15,56 @@ and parameter paths, and therefore the same initial values, as ``flax.linen.Dens
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
+import jax
+from jax import lax
+
+from rankjax.layers import reduce
+
+
+@jax.custom_vjp
+def _add_bias_dots(y, bias):
+  return y + bias
+
+
+def _add_bias_dots_fwd(y, bias):
+  return y + bias, None
+
+
+def _add_bias_dots_bwd(_, g):
+  return g, reduce.sum_rows(g, True)
+
+
+_add_bias_dots.defvjp(_add_bias_dots_fwd, _add_bias_dots_bwd)
+
+
+def add_bias(y: jax.Array, bias: jax.Array, dots: bool | None = None) -> jax.Array:
+  """``y + bias`` over the last axis; on CPU its bias gradient is a ones-vector product."""
+  if reduce.use_dots(dots):
+    return _add_bias_dots(y, bias)
+  return y + bias
 
 
 class Dense(nn.Dense):
-  """``nn.Dense`` on ``inputs.reshape(-1, d_in)``, reshaped back; ``flatten_rows=False``: flax's."""
+  """``nn.Dense`` on ``inputs.reshape(-1, d_in)``, reshaped back; ``flatten_rows=False``: flax's.
+
+  ``dot_reductions``: bias gradient as a ones-vector product (None: on the CPU backend).
+  """
   flatten_rows: bool = True
+  dot_reductions: bool | None = None
 
   @nn.compact
   def __call__(self, inputs):
-    if not self.flatten_rows or jnp.ndim(inputs) <= 2:
+    if (not self.flatten_rows or self.dot_general is not None
+        or self.dot_general_cls is not None):
       return super().__call__(inputs)
     lead = inputs.shape[:-1]
-    out = super().__call__(inputs.reshape((-1, inputs.shape[-1])))
-    return out.reshape(lead + (out.shape[-1],))
+    kernel = self.param("kernel", self.kernel_init, (inputs.shape[-1], self.features),
+                        self.param_dtype)
+    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    y = lax.dot_general(x.reshape((-1, x.shape[-1])), kernel, (((1,), (0,)), ((), ())),
+                        precision=self.precision)
+    if bias is not None:
+      y = add_bias(y, bias, self.dot_reductions)
+    return y.reshape(lead + (self.features,))

@@ -46,6 +46,7 @@ import numpy as np
 from rankjax.data import features as F
 from rankjax.layers import attention as A
 from rankjax.layers import dropout as dropout_layer
+from rankjax.layers import layer_norm
 from rankjax.layers import position as P
 from rankjax.models import registry
 # The losses and scoring functions live in sequential_losses; re-exported for existing callers.
@@ -256,7 +257,7 @@ class BERT4Rec(_Backbone):
     if "learned" in _parse_position(self.position):
       x = x + P.LearnedPositions(length, d, embedding_init=init, name="pos_emb")(
           P.slot_positions(valid, padding_row=False))
-    x = nn.LayerNorm(epsilon=self.ln_eps, name="emb_ln")(x)
+    x = layer_norm.LayerNorm(epsilon=self.ln_eps, name="emb_ln")(x)
     x = dropout_layer.Dropout(self.hidden_dropout, deterministic=not train)(x)
     stack = self._stack(final_ln=False, ln_eps=self.ln_eps, ffn_dim=self.ffn_dim,
                         ffn_activation="gelu", norm_first=False, attn_dropout=self.attn_dropout,
@@ -268,7 +269,7 @@ class BERT4Rec(_Backbone):
     table = _table(tables, f.table_name, vocab, "BERT4Rec")
     bias = self.param("output_bias", nn.initializers.zeros, (vocab,))
     head_dense = nn.Dense(d, kernel_init=init, name="head_dense")
-    head_ln = nn.LayerNorm(epsilon=self.ln_eps, name="head_ln")
+    head_ln = layer_norm.LayerNorm(epsilon=self.ln_eps, name="head_ln")
 
     def head(z):  # weights tied with the input table, plus a per-item bias
       return jnp.einsum("...d,vd->...v", head_ln(jax.nn.gelu(head_dense(z))), table) + bias

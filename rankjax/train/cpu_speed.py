@@ -40,7 +40,8 @@ def unroll_threefry() -> bool:
 
 
 # ``ynn_fusion_type`` values -> XLA's LibraryFusionType names.
-YNN_FUSION_TYPES = {"dot": ("LIBRARY_FUSION_TYPE_DOT",)}
+YNN_FUSION_TYPES = {"dot": ("LIBRARY_FUSION_TYPE_DOT",),
+                    "dot_reduce": ("LIBRARY_FUSION_TYPE_DOT", "LIBRARY_FUSION_TYPE_REDUCE")}
 
 
 def compiler_options(cfg) -> dict:
@@ -50,6 +51,8 @@ def compiler_options(cfg) -> dict:
   them runs in XLA's own loop fusions. XLA's default also pulls element-wise producers (bias,
   LayerNorm scale and shift, dropout scaling) into the YNNPACK fusions, and because those cannot
   hold a broadcast, every broadcast operand is first written out at full size.
+  ``"dot_reduce"``: YNNPACK also takes the reductions (measured level with ``"dot"`` once the
+  layers' own sums are matmuls, ``rankjax/layers/reduce.py``; slower with flax's LayerNorm).
   """
   name = cfg.get("ynn_fusion_type", "")
   if not name:

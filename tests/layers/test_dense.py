@@ -44,3 +44,19 @@ def test_kernel_gradient_contracts_one_axis_of_the_flattened_rows():
   # flax's kernel gradient contracts the two leading axes, the flattened form one.
   assert "contracting_dims = [0, 1] x [0, 1]" in flax_text
   assert "contracting_dims = [0, 1] x [0, 1]" not in text
+
+
+@pytest.mark.parametrize("dots", [True, False])
+def test_bias_gradient_as_ones_product_equals_the_sum(dots):
+  x = jax.random.normal(jax.random.key(0), (4, 50, 8))
+  layer = dense_layer.Dense(6, dot_reductions=dots, bias_init=nn.initializers.normal(1.0))
+  v = layer.init(jax.random.key(1), x)
+  g = jax.random.normal(jax.random.key(2), (4, 50, 6))
+  (grad,) = jax.vjp(lambda v: layer.apply(v, x), v)[1](g)
+  np.testing.assert_allclose(grad["params"]["bias"], g.sum((0, 1)), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(grad["params"]["kernel"], jnp.einsum("bld,ble->de", x, g),
+                             rtol=1e-5, atol=1e-5)
+  # The bias gradient is one more matmul on the dot path, XLA's reduction otherwise.
+  text = lambda l: jax.jit(lambda v, g: jax.vjp(lambda v: l.apply(v, x), v)[1](g)).lower(
+      v, g).as_text().count("dot_general")
+  assert text(layer) == text(layer.clone(dot_reductions=False)) + int(dots)
