@@ -10,6 +10,11 @@
 #                                                  # spec lr, full alpha grid, DCN/AutoInt rows);
 #                                                  # runs in workdirs/watchtime_full, results in
 #                                                  # experiments/*/results/full/
+#   ./scripts/reproduce_watchtime.sh --budget=mid --only=ltv
+#                                                  # LTV between the two: the 500-user `tiny`
+#                                                  # world, history 20, 2,000 ground-truth cards
+#                                                  # x 100 rollouts (workdirs/watchtime_mid,
+#                                                  # experiments/ltv/results/mid/)
 #   RUNS=/path/to/runs ./scripts/reproduce_watchtime.sh --only=cwm
 #
 # Set RANKJAX_VENV / PYTHON as for the other scripts; PYTHON_BIN=/path/python skips the venv.
@@ -32,6 +37,11 @@ done
 # Each budget has its own runs and results folders, so neither overwrites the other.
 if [ "$budget" = full ]; then
   RUNS="${RUNS:-workdirs/watchtime_full}"; SUBDIR=full
+elif [ "$budget" = mid ]; then
+  if [ "$only" != ltv ]; then echo "--budget=mid is defined for --only=ltv" >&2; exit 2; fi
+  RUNS="${RUNS:-workdirs/watchtime_mid}"; SUBDIR=mid
+elif [ "$budget" != cpu ]; then
+  echo "unknown --budget=$budget (cpu, mid or full)" >&2; exit 2
 else
   RUNS="${RUNS:-workdirs/watchtime}"; SUBDIR=""
 fi
@@ -46,6 +56,8 @@ if [ "$budget" = cpu ]; then
   LTV="users=100,history=5,passes=1,shared=64x32,tower=32x16,eval_cards=300,n_rollouts=30"
   EXTRA=""
   export JAX_DISABLE_MOST_OPTIMIZATIONS=true
+elif [ "$budget" = mid ]; then
+  LTV="history=20,passes=1,shared=128x64,tower=64x32,eval_cards=2000,n_rollouts=100"
 else
   OPTS="preset=small,epochs=50,patience=5"
   ALPHA="alpha=grid"
