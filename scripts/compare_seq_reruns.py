@@ -12,9 +12,12 @@ folder, then
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rankjax.experiments_lib import ranking_report  # pylint: disable=wrong-import-position
 
 
 def _setting(name: str) -> str:
@@ -39,7 +42,7 @@ def compare(stored: Path, rerun: Path, metrics) -> list:
       if key not in a or key not in b:
         raise KeyError(f"{key} missing in {old if key not in a else new}")
       spread = [_test_metrics(s)[key] for s in seeds]
-      sd = float(np.std(spread, ddof=1)) if len(spread) > 1 else float("nan")
+      _, sd = ranking_report.mean_std(spread)
       rows.append((new.name, m, a[key], b[key], b[key] - a[key], sd, len(spread)))
   return rows
 

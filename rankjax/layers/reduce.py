@@ -30,6 +30,14 @@ def sum_rows(x: jax.Array, dots: bool | None = None) -> jax.Array:
   return jnp.dot(ones, rows, preferred_element_type=jnp.float32).astype(x.dtype)
 
 
+def sum_last(x: jax.Array, dots: bool | None = None) -> jax.Array:
+  """Sum over the last axis, kept as a length-1 axis: ``[..., D] -> [..., 1]``."""
+  if not use_dots(dots):
+    return jnp.sum(x, axis=-1, keepdims=True)
+  ones = jnp.ones((x.shape[-1], 1), x.dtype)
+  return jnp.dot(x, ones, preferred_element_type=jnp.float32).astype(x.dtype)
+
+
 def mean_last(x: jax.Array, dots: bool | None = None) -> jax.Array:
   """Mean over the last axis, kept as a length-1 axis: ``[..., D] -> [..., 1]``."""
   if not use_dots(dots):

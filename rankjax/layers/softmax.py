@@ -16,14 +16,9 @@ import jax.numpy as jnp
 from rankjax.layers import reduce
 
 
-def _sum_last(x):
-  ones = jnp.ones((x.shape[-1], 1), x.dtype)
-  return jnp.dot(x, ones, preferred_element_type=jnp.float32).astype(x.dtype)
-
-
 def _forward(x):
   e = jnp.exp(x - jax.lax.stop_gradient(reduce.max_last(x)))
-  return e / _sum_last(e)
+  return e / reduce.sum_last(e, True)
 
 
 @jax.custom_vjp
@@ -37,7 +32,7 @@ def _softmax_dots_fwd(x):
 
 
 def _softmax_dots_bwd(p, g):
-  return (p * (g - _sum_last(g * p)),)
+  return (p * (g - reduce.sum_last(g * p, True)),)
 
 
 _softmax_dots.defvjp(_softmax_dots_fwd, _softmax_dots_bwd)

@@ -65,3 +65,5 @@ def test_reduce_helpers_equal_plain_sums():
     np.testing.assert_allclose(reduce.sum_rows(x, dots), x.sum((0, 1)), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(reduce.mean_last(x, dots), x.mean(-1, keepdims=True),
                                rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reduce.sum_last(x, dots), x.sum(-1, keepdims=True),
+                               rtol=1e-5, atol=1e-5)
