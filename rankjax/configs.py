@@ -49,7 +49,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.streaming = ml_collections.ConfigDict({
       "enabled": False, "split": "train", "chunk_seconds": 0.0, "num_chunks": 0,
       "eval_filter": ""})
-  # XLA:CPU speed switches (train/cpu_speed.py): the unrolled Threefry leaves every bit
-  # unchanged; ynn_fusion_type="dot" changes rounding only ("" = XLA's default fusions).
-  c.cpu_speed = ml_collections.ConfigDict({"unroll_threefry": True, "ynn_fusion_type": "dot"})
+  c.cpu_speed = cpu_speed_config()
   return c
+
+
+def cpu_speed_config() -> ml_collections.ConfigDict:
+  """XLA:CPU speed switches (train/cpu_speed.py): the unrolled Threefry leaves every bit
+  unchanged; ynn_fusion_type="dot" changes rounding only ("" = XLA's default fusions). The
+  trainer's configs and the loops that jit their own steps (delayed feedback) share it."""
+  return ml_collections.ConfigDict({"unroll_threefry": True, "ynn_fusion_type": "dot"})

@@ -7,7 +7,9 @@ Both methods stream the same simulated day-17 events with identical batch shape 
 untimed warm-up batch (compilation); ``--buckets=full`` uses the CASCADE bucket sizes of the
 `full` preset (2,550,144 rows per embedding set, ~245M parameters for the Hybrid model's three
 sets) with the row-wise sparse Adam (``--embedding_optimizer=dense_adam`` for the reference's
-dense Adam). Prints the peak RSS; the last line is ``tesla_events_per_sec: X``.
+dense Adam). ``--ynn_fusion_type`` is the experiments' ``config.cpu_speed.ynn_fusion_type``
+(default theirs; ``''`` = XLA's default fusions). Prints the peak RSS; the last line is
+``tesla_events_per_sec: X``.
 """
 import argparse
 import resource
@@ -17,11 +19,12 @@ import time
 import jax
 import numpy as np
 
-from rankjax.data import cascade
+from rankjax import configs
 from rankjax.delayed import cascade_sim
 from rankjax.delayed import models as M
 from rankjax.delayed import streams
 from rankjax.delayed import train as T
+from rankjax.train import cpu_speed
 
 DAY = 86400
 EMB_OPT = "rowwise_adam"
@@ -54,6 +57,10 @@ def _time(method, variant, stream, x, per_click, buckets, n_batches, opts):
   return n / (time.time() - t)
 
 
+_METHODS = (("fnc_separate", "fnc", "fnc", "separate", {}),
+            ("tesla_hybrid_dar", "tesla", "tesla", "hybrid", {"dar": "dar"}))
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--clicks_per_day", type=int, default=20000)
@@ -61,6 +68,7 @@ def main():
   ap.add_argument("--batches", type=int, default=8)
   ap.add_argument("--embedding_optimizer", default="rowwise_adam",
                   choices=("rowwise_adam", "dense_adam"))
+  ap.add_argument("--ynn_fusion_type", default=configs.cpu_speed_config().ynn_fusion_type)
   a = ap.parse_args()
   global EMB_OPT
   EMB_OPT = a.embedding_optimizer
@@ -75,15 +83,17 @@ def main():
   per_click = {k: np.full(n, v, np.float32) for k, v in
                dict(p_pre_v=0.1, p_pre_r=0.5, p_inw_v=0.02, p_tn_v=0.95, p_inw_r=0.3,
                     p_tn_r=0.6).items()}
+  speed = configs.cpu_speed_config()
+  speed.ynn_fusion_type = a.ynn_fusion_type
   res = {}
-  for name, kind, method, variant, opts in (
-      ("fnc_separate", "fnc", "fnc", "separate", {}),
-      ("tesla_hybrid_dar", "tesla", "tesla", "hybrid", {"dar": "dar"})):
-    s = streams.build(kind, c, 864, 864)
-    keep = (s["sample_ts"] >= 17 * DAY) & (s["sample_ts"] < 24 * DAY)
-    s = {k: v[keep] for k, v in s.items()}
-    res[name] = _time(method, variant, s, x, per_click, buckets, a.batches, opts)
-    print(f"{name}: {res[name]:,.0f} events/s", flush=True)
+  with cpu_speed.process_options_from(speed) as opts:
+    print(f"compiler options: {opts}", flush=True)
+    for name, kind, method, variant, method_opts in _METHODS:
+      s = streams.build(kind, c, 864, 864)
+      keep = (s["sample_ts"] >= 17 * DAY) & (s["sample_ts"] < 24 * DAY)
+      s = {k: v[keep] for k, v in s.items()}
+      res[name] = _time(method, variant, s, x, per_click, buckets, a.batches, method_opts)
+      print(f"{name}: {res[name]:,.0f} events/s", flush=True)
   rows = sum(buckets)
   print(f"buckets: {a.buckets} ({rows:,} rows per embedding set; hybrid parameters "
         f"{3 * rows * 32 / 1e6:.0f}M embedding)")

@@ -14,6 +14,7 @@ store_dir (where the prepared copy of them is kept), seed, models
 """
 import ml_collections
 
+from rankjax import configs
 from rankjax.experiments_lib import args as args_lib
 
 MODELS = ("base", "sharebottom", "mmoe", "ple", "mal_natal", "mal_natal_nocart", "moae")
@@ -43,4 +44,6 @@ def get_config(arg=""):
     c.models, c.mains = ["mal_natal"], ["last"]
     c.batch_size = 512
     c.eval_batch_size = 1024
+  # XLA:CPU switches of the jitted steps (rankjax/train/cpu_speed.py); "" = XLA's default fusions.
+  c.cpu_speed = configs.cpu_speed_config()
   return c

@@ -22,6 +22,7 @@ from rankjax.delayed import mac_sim
 from rankjax.delayed import mal_model
 from rankjax.delayed import mal_report
 from rankjax.delayed import mal_train
+from rankjax.train import cpu_speed
 
 FLAGS = flags.FLAGS
 
@@ -47,6 +48,11 @@ def load_data(cfg) -> dict:
 
 
 def run(cfg, workdir) -> list:
+  with cpu_speed.process_options_from(cfg.get("cpu_speed", {})):
+    return _run(cfg, workdir)
+
+
+def _run(cfg, workdir) -> list:
   wd = Path(workdir)
   wd.mkdir(parents=True, exist_ok=True)
   runs = [(m, v) for v in cfg.mains for m in cfg.models]
@@ -65,6 +71,7 @@ def run(cfg, workdir) -> list:
         c.lr = mal_model.LR_FROM_SCRIPT[v]
       res = mal_train.train_and_eval(c, sim, vocab)
       res["model"] = m
+      res["cpu_speed"] = cpu_speed.process_options()
       tmp = wd / f"{m}__{v}.tmp"
       tmp.write_text(json.dumps(res, indent=1))
       tmp.rename(wd / f"{m}__{v}.json")

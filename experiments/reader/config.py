@@ -13,6 +13,7 @@ methods; checks shapes and finiteness, not orderings.
 """
 import ml_collections
 
+from rankjax import configs
 from rankjax.data import trace as trace_data
 from rankjax.delayed.reader_run import METHODS
 from rankjax.experiments_lib import args as args_lib
@@ -59,4 +60,6 @@ def get_config(arg=""):
     c.online_end = 82.0
     c.batch_size = 256
     c.table_optimizer = "dense_adam"
+  # XLA:CPU switches of the jitted steps (rankjax/train/cpu_speed.py); "" = XLA's default fusions.
+  c.cpu_speed = configs.cpu_speed_config()
   return c

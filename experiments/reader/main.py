@@ -26,6 +26,7 @@ from rankjax.delayed import reader_report
 from rankjax.delayed import reader_run
 from rankjax.delayed import reader_train
 from rankjax.delayed import trace_sim
+from rankjax.train import cpu_speed
 
 FLAGS = flags.FLAGS
 
@@ -66,6 +67,11 @@ def load_data(cfg) -> dict:
 
 
 def run(cfg, workdir) -> list:
+  with cpu_speed.process_options_from(cfg.get("cpu_speed", {})):
+    return _run(cfg, workdir)
+
+
+def _run(cfg, workdir) -> list:
   wd = Path(workdir)
   wd.mkdir(parents=True, exist_ok=True)
   todo = [m for m in cfg.methods if not (wd / f"chunks_{m}.csv").exists()]

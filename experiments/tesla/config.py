@@ -18,6 +18,8 @@ import os
 
 import ml_collections
 
+from rankjax import configs
+
 
 def get_config(arg=""):
   c = ml_collections.ConfigDict()
@@ -50,6 +52,8 @@ def get_config(arg=""):
   # dense_adam (the reference's optimiser) or rowwise_adam (lazy row-wise Adam, 4.3 [D]; allowed
   # for medium/full). Other loss options can be added with --config.opts.<name>=value.
   c.opts.embedding_optimizer = "dense_adam"
+  # XLA:CPU switches of the jitted steps (rankjax/train/cpu_speed.py); "" = XLA's default fusions.
+  c.cpu_speed = configs.cpu_speed_config()
   runlocal = False
   for item in filter(None, (arg or "").split(",")):
     if item == "runlocal":

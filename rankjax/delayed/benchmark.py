@@ -21,6 +21,7 @@ from rankjax.delayed import dfsn
 from rankjax.delayed import models as M
 from rankjax.delayed import streams
 from rankjax.delayed import train as T
+from rankjax.train import cpu_speed
 
 DAY = 86400
 _NR = dict(dar="none")
@@ -203,6 +204,11 @@ def write_outputs(out_dir: Path, method: str, rows: list, info: dict, cfg) -> di
 
 def run(cfg, workdir) -> dict:
   """Runs ``cfg.method`` for one data/model seed pair; resumable at method granularity."""
+  with cpu_speed.process_options_from(cfg.get("cpu_speed", {})):
+    return _run(cfg, workdir)
+
+
+def _run(cfg, workdir) -> dict:
   method = cfg.method
   if method not in METHODS:
     raise ValueError(f"unknown method {method!r}; valid: {sorted(METHODS)}")

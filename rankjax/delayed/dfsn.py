@@ -16,6 +16,7 @@ import numpy as np
 from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.delayed import train as T
+from rankjax.train import cpu_speed
 
 DAY = 86400
 
@@ -50,7 +51,7 @@ def main_logits(nets, x, mask, offs, train):
 
 
 def make_main_step(tx, offs):
-  @jax.jit
+  @cpu_speed.jit
   def step(nets, opt, b):
     pm, sm = nets["M"]
     rows_v = b["mask"] * (b["tower"] == 1)
@@ -72,7 +73,7 @@ def make_main_step(tx, offs):
   return step
 
 
-@jax.jit
+@cpu_speed.jit
 def _predict(nets, x, offs):
   mask = jnp.ones(x.shape[0])
   o_m, o_u, _ = main_logits(nets, x, mask, offs, False)

@@ -13,6 +13,7 @@ from flax import traverse_util
 
 from rankjax.delayed import mal_model as MM
 from rankjax.metrics import classification, grouped
+from rankjax.train import cpu_speed
 from rankjax.train import progress
 
 FEATURES = (MM.USER_FIELDS + MM.AD_FIELDS
@@ -66,7 +67,7 @@ def train_and_eval(cfg, data: dict, vocab: dict, log=print) -> dict:
   def loss(p, b):
     return MM.loss_fn(model.apply(p, b), b, cfg.main, lam, cfg.label_mode)
 
-  @jax.jit
+  @cpu_speed.jit
   def step(p, s, b):
     (l, parts), g = jax.value_and_grad(loss, has_aux=True)(p, b)
     upd, s = opt.update(g, s, p)
@@ -83,7 +84,7 @@ def train_and_eval(cfg, data: dict, vocab: dict, log=print) -> dict:
           raise FloatingPointError(f"{cfg.model}: non-finite loss at step {i}")
       bar.update(loss=losses[-1])
   train_s = time.time() - t0
-  pred = jax.jit(lambda p, b: {v: jax.nn.softmax(o)[:, 1] for v, o in model.apply(p, b).items()
+  pred = cpu_speed.jit(lambda p, b: {v: jax.nn.softmax(o)[:, 1] for v, o in model.apply(p, b).items()
                                if v != "cartesian"})
   outs = {}
   for b in batches(te, cfg.eval_batch_size, FEATURES, pad_to_full=True):

@@ -19,6 +19,7 @@ from rankjax.delayed import reader_model as RM
 from rankjax.delayed import reader_stream as RS
 from rankjax.delayed import sparse_train as ST
 from rankjax.metrics import classification, regression
+from rankjax.train import cpu_speed
 from rankjax.train import progress
 
 DAY = 86400
@@ -93,7 +94,7 @@ class Setup:
         f = lambda t, p, ids, dt, n: net.apply(p, t[ids].reshape(ids.shape[0], -1), dt, n)
       else:
         f = lambda t, p, ids: net.apply(p, t[ids].reshape(ids.shape[0], -1))
-      self._fwd[name] = jax.jit(f)
+      self._fwd[name] = cpu_speed.jit(f)
     return self._fwd[name]
 
   def predict(self, name: str, comp: ST.Component, cols: dict, extra=()):

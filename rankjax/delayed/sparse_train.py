@@ -17,6 +17,7 @@ import optax
 
 from rankjax.layers.embedding import dedupe
 from rankjax.optim import sparse
+from rankjax.train import cpu_speed
 
 
 def field_offsets(vocab_sizes) -> np.ndarray:
@@ -92,7 +93,7 @@ def make_step(loss_fn: Callable, table_optimizer: str):
       table, table_opt = sparse.apply(_ROWWISE, table, table_opt, uniq, g, lr)
     return table, net, table_opt, net_opt, loss, aux
 
-  return jax.jit(step, donate_argnums=(0, 1, 2, 3))
+  return cpu_speed.jit(step, donate_argnums=(0, 1, 2, 3))
 
 
 def run_step(step, comp: Component, batch: dict, lr: float):

@@ -6,7 +6,6 @@ masked), evaluation after chunk k on the clicks of [17.1 + 0.1k, 17.2 + 0.1k).
 """
 from __future__ import annotations
 
-import functools
 import time
 
 import jax
@@ -18,6 +17,7 @@ from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.metrics import classification as C
 from rankjax.optim import sparse
+from rankjax.train import cpu_speed
 from rankjax.train import fit_arrays
 
 DAY = 86400
@@ -86,7 +86,7 @@ def make_batch(cols: dict, a: int, b: int, bsz: int) -> dict:
 
 
 # -- prediction ---------------------------------------------------------------------------------
-@functools.partial(jax.jit, static_argnames=("variant",))
+@cpu_speed.jit(static_argnames=("variant",))
 def _predict_dual(params, stats, x, offs, variant):
   mask = jnp.ones(x.shape[0])
   ov, _ = M.tower_logit(params, stats, "cvr", x, mask, offs, variant, False)
@@ -95,7 +95,7 @@ def _predict_dual(params, stats, x, offs, variant):
   return p_v, jax.nn.sigmoid(orr[:, 0])
 
 
-@jax.jit
+@cpu_speed.jit
 def _predict_aux(params, stats, x, offs):
   o, _ = M.aux_logits(params, stats, x, jnp.ones(x.shape[0]), offs, False)
   return jax.nn.sigmoid(o)
@@ -126,7 +126,7 @@ def pretrain_dual(key, x, pay, refund, buckets, variant, *, lr=5e-2, bsz=5000, s
   tx = optax.adam(lr)
   opt = tx.init(params)
 
-  @jax.jit
+  @cpu_speed.jit
   def step(params, stats, opt, b):
     def loss(p):
       ov, sv = M.tower_logit(p, stats, "cvr", b["x"], b["mask"], offs, variant, True)
@@ -163,7 +163,7 @@ def aux_targets(kind: str, clicks: dict, lab: dict, w_v: float, w_r: float) -> d
   raise ValueError(f"unknown aux model {kind!r}")
 
 
-@functools.partial(jax.jit, static_argnames=("tx",))
+@cpu_speed.jit(static_argnames=("tx",))
 def _aux_step(params, stats, opt, b, offs, tx):
   def loss(p):
     o, st = M.aux_logits(p, stats, b["x"], b["mask"], offs, True)
@@ -261,7 +261,7 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     p_v = jnp.clip(p_v, 1e-6, 1 - 1e-6)
     return heads - (b["y"] * jnp.log(p_v) + (1 - b["y"]) * jnp.log1p(-p_v))
 
-  @jax.jit
+  @cpu_speed.jit
   def step(params, stats, opt, b, key):
     k1, k2 = jax.random.split(key)
     stats = dict(stats)
@@ -297,7 +297,7 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     opt["rows"] = rows
     return params, opt, loss, st
 
-  @jax.jit
+  @cpu_speed.jit
   def sparse_step(params, stats, opt, b, key):
     k1, k2 = jax.random.split(key)
     stats = dict(stats)

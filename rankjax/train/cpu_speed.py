@@ -13,8 +13,15 @@
 The Threefry switch only changes how the hash is compiled (every bit the same); it must run
 before the first jit that draws random bits is lowered (``trainer.setup`` calls it). Lowerings
 already cached by JAX keep the rolled form.
+
+Loops that jit their own steps outside the trainer (the delayed-feedback streams) wrap them with
+``cpu_speed.jit`` and compile with the options of the enclosing
+``process_options_from(config.cpu_speed)`` block; outside one, with XLA's defaults.
 """
 from __future__ import annotations
+
+import contextlib
+import functools
 
 import jax
 
@@ -71,3 +78,44 @@ def apply(cfg) -> dict:
   if cfg.get("unroll_threefry", True):
     done["unroll_threefry"] = unroll_threefry()
   return done
+
+
+_process = {"options": {}}
+
+
+@contextlib.contextmanager
+def process_options_from(cfg):
+  """Applies ``cfg`` (``config.cpu_speed``) and, inside the block, makes its compiler options
+  the ones every ``cpu_speed.jit`` function compiles with; the previous ones come back after it
+  (a test process runs many experiments). Yields the options."""
+  apply(cfg)
+  previous = _process["options"]
+  _process["options"] = compiler_options(cfg)
+  try:
+    yield dict(_process["options"])
+  finally:
+    _process["options"] = previous
+
+
+def process_options() -> dict:
+  """The compiler options ``cpu_speed.jit`` functions compile with now."""
+  return dict(_process["options"])
+
+
+def jit(fun=None, **jit_kwargs):
+  """``jax.jit`` whose compiler options are the process's (``process_options_from``) at call time, not
+  at decoration time: the delayed-feedback modules jit their steps at import, before a config is
+  read. One jitted function per distinct set of options, each with JAX's own cache."""
+  if fun is None:
+    return functools.partial(jit, **jit_kwargs)
+  by_options = {}
+
+  @functools.wraps(fun)
+  def call(*args, **kwargs):
+    key = tuple(sorted(_process["options"].items()))
+    jitted = by_options.get(key)
+    if jitted is None:
+      jitted = by_options[key] = jax.jit(fun, compiler_options=dict(key) or None, **jit_kwargs)
+    return jitted(*args, **kwargs)
+
+  return call

@@ -18,6 +18,7 @@ import optax
 
 from rankjax.data import features as F
 from rankjax.data import pipeline
+from rankjax.train import cpu_speed
 from rankjax.train import progress
 
 
@@ -51,7 +52,7 @@ def fit(loss_fn: Callable, params, columns: dict, *, batch_size: int, epochs: in
   opt = make_optimizer(lr, weight_decay, clip)
   opt_state = opt.init(params)
 
-  @jax.jit
+  @cpu_speed.jit
   def step(params, opt_state, batch, rng):
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, rng)
     updates, opt_state = opt.update(grads, opt_state, params)
@@ -93,7 +94,7 @@ def fit(loss_fn: Callable, params, columns: dict, *, batch_size: int, epochs: in
 
 def predict(fn: Callable, params, columns: dict, *, batch_size: int = 4096) -> dict:
   """``fn(params, batch) -> dict of [B, ...] arrays`` over every row, padded rows dropped."""
-  jfn = jax.jit(fn)
+  jfn = cpu_speed.jit(fn)
   src = pipeline.ArraySource(columns, batch_size, shuffle=False, name="predict")
   outs = []
   for batch in src.epoch_batches():
