@@ -154,14 +154,79 @@ def update_rms_groups(records, summaries, group_key: str = "method") -> dict:
   return out
 
 
+def paired_markdown(records: Sequence[Mapping[str, Any]], *, baseline: str = "ew",
+                    challengers: Sequence[str] = ("pub", "pub_ones"), group_key: str = "method",
+                    alpha: float = 0.05) -> str:
+  """Per setting (a cell without its method): every method's test metric at its own selected lr
+  minus ``baseline``'s at its own, paired by seed (Student's t over the common seeds); then each
+  of ``challengers`` against the strongest other method, chosen on validation (its mean
+  validation score at its selected lr), so test data never picks the opponent."""
+  from rankjax.metrics import paired  # pylint: disable=g-import-not-at-top
+  by_setting: dict[str, dict] = {}
+  for r in records:
+    if r.get("test"):
+      setting = args_lib.format_arg({k: v for k, v in r["cell"].items() if k != group_key})
+      by_setting.setdefault(setting, {})[r["cell"].get(group_key)] = r
+  lines = ["## Paired by seed at each method's selected lr", "",
+           "`diff` = method - opponent on the test metric (mean over common seeds), 95% t "
+           f"interval, p of the paired t-test; 'beyond seed noise' when p < {alpha:g}.", "",
+           "| setting | method | opponent | lr (method / opponent) | method | opponent | diff | "
+           "95% CI | p | n | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+  def row(setting, name, r, opp_name, opp):
+    per = lambda x: dict(zip(x["seeds"], x["test"]["per_seed"]))  # pylint: disable=unnecessary-lambda-assignment
+    if len(set(r["seeds"]) & set(opp["seeds"])) < 2:
+      lines.append(f"| {setting} | {name} | {opp_name} | {r['selected_lr']:g} / "
+                   f"{opp['selected_lr']:g} | | | | | | 1 | one seed: not tested |")
+      return
+    t = paired.paired_t_test(per(opp), per(r))
+    better = t.diff < 0 if r["mode"] == "min" else t.diff > 0
+    verdict = ("better" if better else "worse" if t.diff else "equal") + (
+        ", beyond seed noise" if t.p_value < alpha else ", within seed noise")
+    lines.append(f"| {setting} | {name} | {opp_name} | {r['selected_lr']:g} / "
+                 f"{opp['selected_lr']:g} | {t.mean_b:.4f} | {t.mean_a:.4f} | {t.diff:+.4f} | "
+                 f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}] | {t.p_value:.3g} | {t.n} | {verdict} |")
+
+  for setting, methods in by_setting.items():
+    base = methods.get(baseline)
+    if base is not None:
+      for name, r in methods.items():
+        if name != baseline:
+          row(setting, name, r, baseline, base)
+    for name in challengers:
+      if name not in methods:
+        continue
+      others = {k: v for k, v in methods.items() if k not in challengers}
+      if not others:
+        continue
+      sign = 1 if methods[name]["mode"] == "min" else -1
+      strongest = min(others, key=lambda k: sign * others[k][others[k]["split"]][
+          _lr_key(others[k]["selected_lr"])])
+      row(setting, name, methods[name], f"strongest: {strongest}", others[strongest])
+  return "\n".join(lines) + "\n"
+
+
+def merged(records: Sequence[Mapping[str, Any]], path: Path) -> list[dict]:
+  """``records`` with the cells of an earlier selection in ``path`` that they do not redo, so
+  sweeps over different settings add up in one file."""
+  if not path.exists():
+    return list(records)
+  new = {r["arg"]: r for r in records}
+  old = json.loads(path.read_text())
+  out = [new.pop(r["arg"], r) for r in old]   # a redone cell keeps its place
+  return out + list(new.values())
+
+
 def write(records, summaries, out_dir) -> dict:
-  """``lr_selection.json``, ``lr_selection.md`` and ``update_rms__<setting>.png`` in ``out_dir``."""
+  """``lr_selection.json``, ``lr_selection.md`` (the selection and the paired comparisons) and
+  ``update_rms__<setting>.png`` in ``out_dir``; earlier cells of the JSON are kept."""
   from rankjax.train import plots  # pylint: disable=g-import-not-at-top
   out_dir = Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   paths = {"json": out_dir / "lr_selection.json", "table": out_dir / "lr_selection.md"}
-  paths["json"].write_text(json.dumps(records, indent=1, default=float) + "\n")
-  paths["table"].write_text(markdown(records))
+  records_all = merged(records, paths["json"])
+  paths["json"].write_text(json.dumps(records_all, indent=1, default=float) + "\n")
+  paths["table"].write_text(markdown(records_all) + "\n" + paired_markdown(records_all))
   for setting, trajs in update_rms_groups(records, summaries).items():
     name = args_lib.run_name(args_lib.parse_arg(setting)) or "all"
     paths[f"update_rms {setting}"] = Path(plots.plot_update_rms(

@@ -132,3 +132,50 @@ def test_runlocal_lr_selection_smoke(tmp_path):
   traj = pub["update_rms_trajectory"]
   assert traj["lr"] == 1e-2 and traj["step"] and len(traj["update_rms/shared"]) == len(traj["step"])
   assert (tmp_path / "sel" / "update_rms__runlocal-True.png").exists()
+
+
+def _record(method, seeds, test, val=0.5, lr=1e-3, corr=0.5, mode="min"):
+  cell = {"corr": corr, "method": method}
+  return {"cell": cell, "arg": f"corr={corr},method={method}", "metric": "mse/mean", "mode": mode,
+          "split": "validation", "seeds": list(seeds), "selected_lr": lr,
+          "validation": {f"{lr:g}": val}, "failed": {},
+          "test": {"metric": "test/mse/mean", "mean": float(np.mean(test)), "std": 0.0,
+                   "per_seed": list(test)}}
+
+
+def test_paired_table_against_ew_and_the_strongest_other_method_chosen_on_validation():
+  seeds = (0, 1, 2, 3, 4)
+  ew = _record("ew", seeds, [0.30, 0.50, 0.20, 0.40, 0.60], val=0.40)
+  # PUB: 0.05 lower than EW on every seed but one: beyond noise despite the large seed spread.
+  pub = _record("pub", seeds, [0.25, 0.45, 0.15, 0.35, 0.56], val=0.38)
+  # Nash has the best validation score, so it is PUB's strongest opponent even though UW has the
+  # lower test MSE (test never picks the opponent).
+  nash = _record("nash", seeds, [0.29, 0.52, 0.18, 0.41, 0.58], val=0.30)
+  uw = _record("uw", seeds, [0.10, 0.20, 0.10, 0.20, 0.30], val=0.35)
+  table = lr_selection.paired_markdown([ew, pub, nash, uw])
+  rows = {tuple(c.strip() for c in line.split("|")[2:4]): line for line in table.splitlines()
+          if line.startswith("| corr=0.5 |")}
+  assert set(rows) == {("pub", "ew"), ("nash", "ew"), ("uw", "ew"), ("pub", "strongest: nash")}
+  assert "-0.0480" in rows[("pub", "ew")] and "better, beyond seed noise" in rows[("pub", "ew")]
+  assert "within seed noise" in rows[("nash", "ew")]
+  assert "-0.0440" in rows[("pub", "strongest: nash")]
+  # Higher-is-better metrics flip the verdict.
+  flipped = lr_selection.paired_markdown([
+      _record("ew", seeds, [0.7, 0.8, 0.75, 0.72, 0.71], mode="max"),
+      _record("pub", seeds, [0.6, 0.7, 0.65, 0.62, 0.61], mode="max")])
+  assert "worse, beyond seed noise" in flipped
+  one_seed = lr_selection.paired_markdown([_record("ew", (0,), [0.3]), _record("pub", (0,), [0.2])])
+  assert "one seed: not tested" in one_seed
+
+
+def test_selection_file_keeps_cells_of_earlier_sweeps(tmp_path):
+  path = tmp_path / "lr_selection.json"
+  first = [_record("ew", (0, 1), [0.3, 0.4], corr=0.5), _record("pub", (0, 1), [0.2, 0.3], corr=0.5)]
+  path.write_text(json.dumps(first))
+  redo = _record("pub", (0, 1), [0.1, 0.1], corr=0.5)
+  other = _record("ew", (0, 1), [0.5, 0.6], corr=1.0)
+  out = lr_selection.merged([redo, other], path)
+  assert [r["arg"] for r in out] == ["corr=0.5,method=ew", "corr=0.5,method=pub",
+                                     "corr=1.0,method=ew"]
+  assert out[1]["test"]["per_seed"] == [0.1, 0.1]
+  assert lr_selection.merged([other], tmp_path / "absent.json") == [other]
