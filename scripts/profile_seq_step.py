@@ -5,6 +5,8 @@ XLA:CPU thunk is mapped to its HLO instruction's name stack and summed by piece.
   python scripts/profile_seq_step.py                      # SASRec, 5 traced steps
   python scripts/profile_seq_step.py --model=rote --max_users=4000 --out=/tmp/rote.json
   python scripts/profile_seq_step.py --top_ops=30         # also the 30 slowest op names
+  python scripts/profile_seq_step.py --by_kind=25         # thunks by kind and shape, and the
+                                                          # 25 slowest thunks with their ops
 
 Under a shared CPU the milliseconds are inflated; the shares are the finding.
 """
@@ -44,6 +46,33 @@ def piece_of(name: str, op_name: str) -> str:
   return "copies, transposes, other"
 
 
+def thunk_kinds(hlo: str) -> dict[str, str]:
+  """Instruction name -> ``"<opcode> <shape>"`` (``fusion(kLoop) f32[...]``, ``dot f32[64,64]``,
+  ``reduce-window f32[...]``): the kind a thunk's time is grouped by."""
+  out = {}
+  for m in re.finditer(r"^\s*(?:ROOT )?%([\w.\-]+) = (\S+?)(?:\{[^}]*\})? ([\w\-]+)\(", hlo,
+                       re.MULTILINE):
+    name, shape, opcode = m.groups()
+    if opcode == "fusion":
+      kind = re.search(r"kind=(\w+)", hlo[m.end():hlo.find("\n", m.end())])
+      opcode = f"fusion({kind.group(1) if kind else '?'})"
+    out[name] = f"{opcode} {shape}"
+  return out
+
+
+def fused_ops(hlo: str) -> dict[str, str]:
+  """Fusion instruction name -> the last two parts of the op names inside its computation (how a
+  ``ynn_fusion.12`` or ``loop_fusion.3`` thunk is told apart)."""
+  calls = dict(re.findall(r"%([\w.\-]+) = [^\n]*?calls=%([\w.\-]+)", hlo))
+  body = {}
+  for comp in re.split(r"\n(?=%\S+ \(|ENTRY)", hlo):
+    m = re.match(r"%([\w.\-]+) ", comp)
+    if m:
+      ops = {"/".join(o.split("/")[-2:]) for o in re.findall(r'op_name="([^"]*)"', comp)}
+      body[m.group(1)] = "; ".join(sorted(ops)[:6])
+  return {name: body.get(comp, "") for name, comp in calls.items()}
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--model", default="sasrec", choices=("sasrec", "rote", "bert4rec"))
@@ -55,6 +84,9 @@ def main():
   ap.add_argument("--ynn_fusion_type", default=None,
                   help="config.cpu_speed.ynn_fusion_type ('' = XLA's default)")
   ap.add_argument("--hlo_out", default=None, help="write the compiled step's HLO text here")
+  ap.add_argument("--by_kind", type=int, default=0,
+                  help="also group the thunks by opcode and shape, and print the N slowest "
+                       "thunks with the ops they fuse")
   a = ap.parse_args()
   import jax  # pylint: disable=g-import-not-at-top
   from rankjax.data import features as F  # pylint: disable=g-import-not-at-top
@@ -106,6 +138,17 @@ def main():
     print("\nslowest op names (ms/step):")
     for op, v in op_ms.most_common(a.top_ops):
       print(f"{v:8.2f}  {op[:150]}")
+  if a.by_kind:
+    kinds = thunk_kinds(hlo)
+    kind_ms, kind_n = profile_dlrm_step.piece_times(logdir, kinds, a.steps)
+    print("\nthunks by kind and shape (ms/step, thunks/step):")
+    for k, v in kind_ms.most_common(a.by_kind):
+      print(f"{v:8.2f} {kind_n[k]:4d}  {k[:120]}")
+    inside = fused_ops(hlo)
+    thunk_ms, _ = profile_dlrm_step.piece_times(logdir, {n: n for n in kinds}, a.steps)
+    print("\nslowest thunks (ms/step, kind, fused ops):")
+    for n, v in thunk_ms.most_common(a.by_kind):
+      print(f"{v:8.2f}  {n:28s} {kinds[n][:40]:40s} {inside.get(n, '')[:110]}")
   if a.out:
     with open(a.out, "w") as f:
       json.dump({"model": a.model, "batch_size": a.batch_size, "step_wall_ms": wall * 1e3,
