@@ -1,6 +1,8 @@
 r"""Sweep driver of the sequential experiments (experiments/rote, cape, fair): trains every selected
 run in this one process, writes experiments/<paper>/results/<run>.json (metrics plus the small
-validation NDCG@10 curve), then table.md and curves.png.
+validation NDCG@10 curve), then table.md and curves.png. ``cape_ctr`` is CAPE's CTR grid
+(experiments/cape/ctr_config.py, results in experiments/cape/ctr_results/, a table of test AUC,
+gAUC and log loss with each position variant paired by seed against ``none``).
 
   python scripts/sweep_seq.py                                       # every paper's default grid
   python scripts/sweep_seq.py --papers=rote --datasets=beauty --seeds=2024,2025,2026 \
@@ -8,6 +10,7 @@ validation NDCG@10 curve), then table.md and curves.png.
   python scripts/sweep_seq.py --papers=rote,fair --report_only      # tables and plots only
   python scripts/sweep_seq.py --papers=rote --seeds=2024 --set=... --reevaluate  # add new metrics
   python scripts/sweep_seq.py --papers=fair --plugins=baseline,fair --lrs=3e-4:1e-3:3e-3 --set=...
+  python scripts/sweep_seq.py --papers=cape_ctr --where=backbone=din,k_eval=1 --seeds=2024,2025,2026
 
 The default grid of each paper is ``sweep()`` in experiments/<paper>/config.py (backbone vs
 backbone + plug-in); the flags filter it. A run whose JSON exists is skipped, so rerunning a killed
@@ -33,20 +36,29 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rankjax.experiments_lib import args as args_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from rankjax.experiments_lib import ctr_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import lr_selection  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import ranking_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import seq  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import sweep  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-PAPERS = ("rote", "cape", "fair")
+PAPERS = ("rote", "cape", "fair", "cape_ctr")
 TITLES = {"rote": "RoTE: SASRec vs RoTE-SASRec",
           "cape": "CAPE (sequential extension): SASRec vs SASRec + CAPE",
-          "fair": "FAIR-A (approximation of arXiv 2512.11254): RPG-lite vs FAIR-A"}
+          "fair": "FAIR-A (approximation of arXiv 2512.11254): RPG-lite vs FAIR-A",
+          "cape_ctr": "CAPE on Beauty-CTR-LOO (seq_cape.md 5.4): position variants per backbone"}
+# paper -> (config, results folder under the results root, validation metric of the curves)
+LAYOUT = {"rote": ("rote/config.py", "rote/results", ranking_report.HEADLINE),
+          "cape": ("cape/config.py", "cape/results", ranking_report.HEADLINE),
+          "fair": ("fair/config.py", "fair/results", ranking_report.HEADLINE),
+          "cape_ctr": ("cape/ctr_config.py", "cape/ctr_results", "auc/label")}
 _PAPERS = flags.DEFINE_list("papers", list(PAPERS), "Experiments to sweep.")
 _DATASETS = flags.DEFINE_list("datasets", [], "Keep only these datasets (beauty, toys).")
 _PLUGINS = flags.DEFINE_list("plugins", [], "Keep only these plug-ins (default: the grid's).")
 _SEEDS = flags.DEFINE_list("seeds", ["2024", "2025", "2026"], "Seeds of every run.")
 _SET = flags.DEFINE_list("set", [], "key=value options added to every run, e.g. epochs=6.")
+_WHERE = flags.DEFINE_list("where", [], "Keep only the grid cells with these options, key=value "
+                           "or key=v1+v2 (e.g. backbone=din,k_eval=1 for cape_ctr).")
 _RESULTS_ROOT = flags.DEFINE_string("results_root", str(REPO / "experiments"),
                                     "Results go to <results_root>/<paper>/results/.")
 _WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO / "workdirs" / "sweep_seq"),
@@ -65,11 +77,26 @@ _JAX_CACHE = flags.DEFINE_string("jax_cache", str(REPO / "workdirs" / "jax_cache
                                  "Persistent XLA compilation cache ('' disables).")
 
 
+def matches(cell, where) -> bool:
+  """``where``: ["key=value", "key=v1+v2", ...]; values compared as text."""
+  for item in where:
+    key, _, values = item.partition("=")
+    if key not in cell:
+      raise app.UsageError(f"--where={item}: no option {key!r} in the grid cells "
+                           f"(options: {sorted(cell)})")
+    if str(cell[key]) not in values.split("+"):
+      return False
+  return True
+
+
 def select(cells, module):
-  """The grid cells kept by --datasets/--plugins (the plug-in filter may add non-default cells)."""
+  """The grid cells kept by --datasets/--plugins/--where (the plug-in filter may add non-default
+  cells)."""
   out = []
   for cell in cells:
     if _DATASETS.value and cell.get("dataset") not in _DATASETS.value:
+      continue
+    if not matches(cell, _WHERE.value):
       continue
     out.append(cell)
   if _PLUGINS.value:
@@ -84,14 +111,17 @@ def select(cells, module):
 def add_curves(paths, workdir_root: Path, paper: str, get_config) -> None:
   """Stores each run's validation curve and steps per epoch in its JSON (once), so tables and
   plots can be rebuilt without the workdirs."""
+  metric = LAYOUT[paper][2]
   for path in paths:
     if not path.exists():
       continue
     res = json.loads(path.read_text())
     if res.get("curve"):
       continue
-    res["curve"] = ranking_report.validation_curve(workdir_root / paper / path.stem)
-    res["steps_per_epoch"] = seq.config_steps_per_epoch(get_config(res["arg"]))
+    res["curve"] = ranking_report.validation_curve(workdir_root / paper / path.stem, metric)
+    # The CTR configs evaluate once per epoch.
+    res["steps_per_epoch"] = (res["train"]["eval_every"] if paper == "cape_ctr"
+                              else seq.config_steps_per_epoch(get_config(res["arg"])))
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
     os.replace(tmp, path)
@@ -105,8 +135,9 @@ def main(argv):
   for paper in _PAPERS.value:
     if paper not in PAPERS:
       raise app.UsageError(f"unknown paper {paper!r}; valid: {list(PAPERS)}")
-    module = sweep.load_module(REPO / "experiments" / paper / "config.py")
-    results_dir = Path(_RESULTS_ROOT.value) / paper / "results"
+    config_path, results_sub, _ = LAYOUT[paper]
+    module = sweep.load_module(REPO / "experiments" / config_path)
+    results_dir = Path(_RESULTS_ROOT.value) / results_sub
     runs = sweep.expand(select(module.sweep(), module), sel)
     lrs = lr_selection.parse_lrs(_LRS.value)
     if _DRY_RUN.value:
@@ -127,14 +158,16 @@ def main(argv):
       grid = dict(paper=paper, get_config=module.get_config, results_dir=results_dir,
                   workdir_root=workdir_root, keep_workdirs=True, extend=_EXTEND.value, log=log)
       if lrs:
-        lr_selection.run(runs, lrs, out_dir=Path(_RESULTS_ROOT.value) / paper / "lr_selection",
+        lr_selection.run(runs, lrs, out_dir=results_dir.with_name(
+                             results_dir.name.replace("results", "lr_selection")),
                          **grid)
       else:
         sweep.run_grid(runs, **grid)
       print(f"[{paper}] sweep took {time.time() - t0:.0f} s", flush=True)
     add_curves(sorted(results_dir.glob("*.json")), workdir_root, paper, module.get_config)
-    out = ranking_report.write(results_dir, title=TITLES[paper], baseline=module.BASELINE,
-                               labels=getattr(module, "LABELS", None))
+    write = ctr_report.write if paper == "cape_ctr" else ranking_report.write
+    out = write(results_dir, title=TITLES[paper], baseline=module.BASELINE,
+                labels=getattr(module, "LABELS", None))
     for k, v in out.items():
       print(f"[{paper}] {k}: {v}", flush=True)
 

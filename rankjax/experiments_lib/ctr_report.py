@@ -1,0 +1,92 @@
+"""Tables of a pointwise CTR sweep (CAPE's Beauty-CTR-LOO grid, seq_cape.md 9.12): per setting (the
+options other than the position variant and the seed), one row per position variant with test
+AUC, gAUC and log loss (mean ± std over seeds), and each variant's AUC and gAUC minus the
+baseline's, paired by seed (Student's t over the common seeds).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from rankjax.experiments_lib import ranking_report
+from rankjax.experiments_lib import report
+
+ROW_KEY = "position"
+SKIP_KEYS = ("seed",)
+METRICS = (("auc", True), ("gauc", True), ("logloss", False))
+PAIRED = ("auc", "gauc")
+
+
+def setting_of(opts: Mapping[str, Any]) -> tuple:
+  return tuple((k, v) for k, v in sorted(opts.items()) if k not in SKIP_KEYS + (ROW_KEY,))
+
+
+def group(results: Sequence[Mapping[str, Any]]) -> dict:
+  """{setting: {position: [result, ...]}} with settings sorted by their options."""
+  out: dict = {}
+  for r in results:
+    o = r["options"]
+    out.setdefault(setting_of(o), {}).setdefault(o.get(ROW_KEY, ""), []).append(r)
+  return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
+
+
+def _by_seed(runs, key: str) -> dict:
+  return {r["options"].get("seed"): ranking_report._get_metric(r["metrics"], key)  # pylint: disable=protected-access
+          for r in runs}
+
+
+def paired_cell(runs, base_runs, metric: str) -> str:
+  """``+0.0023 (p 0.04, n 3)``: the variant minus the baseline on ``test/<metric>/label``."""
+  from rankjax.metrics import paired  # pylint: disable=g-import-not-at-top
+  key = f"test/{metric}/label"
+  a, b = _by_seed(base_runs, key), _by_seed(runs, key)
+  common = sorted(set(a) & set(b), key=str)
+  if len(common) < 2:
+    if len(common) == 1:
+      s = common[0]
+      return f"{b[s] - a[s]:+.4f} (n 1)"
+    return "-"
+  t = paired.paired_t_test({s: a[s] for s in common}, {s: b[s] for s in common})
+  return f"{t.diff:+.4f} (p {t.p_value:.2g}, n {t.n})"
+
+
+def markdown(results: Sequence[Mapping[str, Any]], *, title: str, baseline: str = "none",
+             labels: Mapping[str, str] | None = None) -> str:
+  labels = labels or {}
+  lines = [f"## {title}", "",
+           "Test metrics at the best validation AUC (mean ± std over seeds, n). The last columns: "
+           f"the variant minus `{baseline}` on the same seeds, with the paired t-test's p.", ""]
+  for setting, by_pos in group(results).items():
+    name = ", ".join(f"{k}={v}" for k, v in setting) or "all runs"
+    lines += [f"### {name}", "",
+              "| position | n | test AUC | test gAUC | test log loss | best epoch | "
+              + " | ".join(f"{m.upper() if m == 'auc' else 'gAUC'} - {baseline}" for m in PAIRED)
+              + " |", "|---|---|---|---|---|---|" + "---|" * len(PAIRED)]
+    base = by_pos.get(baseline)
+    order = sorted(by_pos, key=lambda p: (p != baseline, list(labels).index(p) if p in labels
+                                          else len(labels), p))
+    for pos in order:
+      runs = by_pos[pos]
+      cells = [ranking_report.fmt(ranking_report.values(runs, f"test/{m}/label"))
+               for m, _ in METRICS]
+      epochs = [ranking_report.best_epoch(r) for r in runs]
+      epoch = f"{np.nanmean(epochs):.1f}" if np.isfinite(epochs).any() else "-"
+      diffs = ["" if pos == baseline or base is None else paired_cell(runs, base, m)
+               for m in PAIRED]
+      lines.append(f"| {labels.get(pos, pos)} | {len(runs)} | " + " | ".join(cells)
+                   + f" | {epoch} | " + " | ".join(diffs) + " |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def write(results_dir, *, title: str, baseline: str = "none", labels=None) -> dict:
+  """``table.md`` in ``results_dir``; returns its path (nothing when there are no runs)."""
+  results_dir = Path(results_dir)
+  results = report.load_results(results_dir)
+  if not results:
+    return {}
+  path = results_dir / "table.md"
+  path.write_text(markdown(results, title=title, baseline=baseline, labels=labels))
+  return {"table": path}
