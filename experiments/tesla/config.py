@@ -48,6 +48,8 @@ def get_config(arg=""):
   c.lr = 1e-2
   c.pretrain_lr = 5e-2
   c.force = False
+  # The stream's state is saved every N chunks (out of 70), so a stopped run resumes there.
+  c.checkpoint_every_chunks = 10
   c.opts = ml_collections.ConfigDict()
   # dense_adam (the reference's optimiser) or rowwise_adam (lazy row-wise Adam, 4.3 [D]; allowed
   # for medium/full). Other loss options can be added with --config.opts.<name>=value.

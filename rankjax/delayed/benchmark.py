@@ -19,6 +19,7 @@ import numpy as np
 from rankjax.delayed import cascade_sim
 from rankjax.delayed import dfsn
 from rankjax.delayed import models as M
+from rankjax.delayed import stream_checkpoint
 from rankjax.delayed import streams
 from rankjax.delayed import train as T
 from rankjax.train import cpu_speed
@@ -202,6 +203,12 @@ def write_outputs(out_dir: Path, method: str, rows: list, info: dict, cfg) -> di
   return summary
 
 
+def _checkpoint_key(cfg) -> dict:
+  """The settings a stream checkpoint must share with the run that resumes it."""
+  skip = ("force", "checkpoint_every_chunks", "cpu_speed", "data_dir", "store_dir")
+  return {k: v for k, v in cfg.to_dict().items() if k not in skip}
+
+
 def run(cfg, workdir) -> dict:
   """Runs ``cfg.method`` for one data/model seed pair; resumable at method granularity."""
   with cpu_speed.process_options_from(cfg.get("cpu_speed", {})):
@@ -219,6 +226,8 @@ def _run(cfg, workdir) -> dict:
   out_dir = seed_dir / method
   if (out_dir / "summary.json").exists() and not cfg.get("force", False):
     return json.loads((out_dir / "summary.json").read_text())
+  if cfg.get("force", False):
+    stream_checkpoint.clear(out_dir / "stream_checkpoint")
   t0 = time.time()
   data = load_data(cfg)
   variant = spec.get("variant", "separate")
@@ -257,9 +266,14 @@ def _run(cfg, workdir) -> dict:
                                   data.buckets, lr=spec.get("lr", cfg.lr), bsz=cfg.batch_size,
                                   seed=cfg.model_seed, opts=opts, start_day=cfg.start_day,
                                   end_day=cfg.end_day, chunk_days=cfg.chunk_days,
-                                  daily=spec.get("daily", False))
+                                  daily=spec.get("daily", False),
+                                  checkpoint_dir=out_dir / "stream_checkpoint",
+                                  checkpoint_every=cfg.get("checkpoint_every_chunks", 10),
+                                  checkpoint_key=_checkpoint_key(cfg))
     info.pop("final")
     info["embedding_optimizer"] = ("dense_adam" if spec["loss"] == "dfsn"
                                    else opts.get("embedding_optimizer", "dense_adam"))
   info["wall_seconds"] = time.time() - t0
-  return write_outputs(out_dir, method, rows, info, cfg)
+  summary = write_outputs(out_dir, method, rows, info, cfg)
+  stream_checkpoint.clear(out_dir / "stream_checkpoint")
+  return summary

@@ -6,6 +6,7 @@ masked), evaluation after chunk k on the clicks of [17.1 + 0.1k, 17.2 + 0.1k).
 """
 from __future__ import annotations
 
+import json
 import time
 
 import jax
@@ -15,6 +16,7 @@ import optax
 
 from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
+from rankjax.delayed import stream_checkpoint
 from rankjax.metrics import classification as C
 from rankjax.optim import sparse
 from rankjax.train import cpu_speed
@@ -336,8 +338,14 @@ def event_columns(stream: dict, feats: np.ndarray, per_click: dict) -> dict:
 
 def stream_train(method: str, model, stream: dict, feats, per_click: dict, test: dict, buckets, *,
                  lr=1e-2, bsz=5000, seed=42, opts=None, start_day=17, end_day=24,
-                 chunk_days=0.1, daily=False, log=print):
-  """Returns per-chunk metric rows of the streamed model; ``model`` = (params, stats, variant)."""
+                 chunk_days=0.1, daily=False, log=print, checkpoint_dir=None,
+                 checkpoint_every=10, checkpoint_key=None):
+  """Returns per-chunk metric rows of the streamed model; ``model`` = (params, stats, variant).
+
+  ``checkpoint_dir``: the state is saved there every ``checkpoint_every`` chunks
+  (``stream_checkpoint``), and a stream started again with the same arguments continues after
+  the last saved chunk; the caller deletes it once the outputs are written. ``checkpoint_key``
+  (JSON-able, e.g. the run's config) is stored with it, and a checkpoint of another key is refused."""
   opts = dict(opts or {})
   params, stats, variant = model
   offs = jnp.asarray(M.offsets(buckets))
@@ -351,8 +359,19 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
   key = jax.random.PRNGKey(seed)
   n_chunks = int(round((end_day - start_day) / chunk_days))
   ts = stream["sample_ts"]
-  rows, n_events, t_train = [], 0, 0.0
+  rows, n_events, t_train, first = [], 0, 0.0, 0
   edges = [int(round((start_day + chunk_days * k) * DAY)) for k in range(n_chunks + 1)]
+  if checkpoint_dir is not None:
+    saved = stream_checkpoint.load(checkpoint_dir, (params, stats, opt, key))
+    if saved is not None:
+      (params, stats, opt, key), extra = saved
+      if extra.get("key") != json.loads(json.dumps(checkpoint_key, default=str)):
+        raise ValueError(f"{checkpoint_dir}: the checkpoint was saved by a run with other "
+                         f"settings ({extra.get('key')}); delete the folder to restart")
+      rows, n_events, t_train, first = (extra["rows"], extra["events"], extra["train_seconds"],
+                                        extra["next_chunk"])
+      if log:
+        log(f"{method}: resumed after chunk {first}/{n_chunks} from {checkpoint_dir}")
 
   def train_range(t0, t1, shuffle=False):
     nonlocal params, stats, opt, key, n_events, t_train
@@ -372,7 +391,7 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
     t_train += time.time() - t
     n_events += len(idx)
 
-  for k in range(n_chunks):
+  for k in range(first, n_chunks):
     if not daily:
       train_range(edges[k], edges[k + 1])
     t0, t1 = edges[k] + int(chunk_days * DAY), edges[k + 1] + int(chunk_days * DAY)
@@ -389,6 +408,10 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
     if log and k % 10 == 9:
       net = [r["AUC"] for r in rows if r["task"] == "NetCVR"]
       log(f"{method}: chunk {k + 1}/{n_chunks} NetCVR AUC(mean so far) {np.nanmean(net):.4f}")
+    if checkpoint_dir is not None and (k + 1) % checkpoint_every == 0 and k + 1 < n_chunks:
+      stream_checkpoint.save(checkpoint_dir, (params, stats, opt, key),
+                             dict(rows=rows, events=n_events, train_seconds=t_train,
+                                  next_chunk=k + 1, key=checkpoint_key))
   return rows, dict(events=n_events, train_seconds=t_train,
                     events_per_sec=n_events / max(t_train, 1e-9), final=(params, stats, variant))
 
