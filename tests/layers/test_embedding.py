@@ -30,6 +30,21 @@ def test_batched_dedupe_equals_unique_per_table():
     np.testing.assert_array_equal(got[t][1], inv)
 
 
+@pytest.mark.parametrize("max_id", [None, 2**30, 10**6])  # search, search, packed uint32 key
+def test_dedupe_rows_equals_jnp_unique_row_by_row(max_id):
+  rng = np.random.default_rng(1)
+  sentinels = np.array([1000, 3, 10**6, 17], np.int32)
+  ids = np.stack([rng.integers(0, s + 1, 300) for s in sentinels]).astype(np.int32)  # incl. s
+  ids[3] = 17   # a row of sentinels only
+  uniq, inv = jax.jit(lambda i: E.dedupe_rows(i, jnp.asarray(sentinels), max_id=max_id))(
+      jnp.asarray(ids))
+  for r, s in enumerate(sentinels):
+    ref_u, ref_i = jnp.unique(ids[r], size=300, fill_value=s, return_inverse=True)
+    np.testing.assert_array_equal(uniq[r], ref_u)
+    np.testing.assert_array_equal(inv[r], ref_i.reshape(-1))
+    np.testing.assert_array_equal(uniq[r][inv[r]], ids[r])
+
+
 def test_gather_rows_fills_sentinel_with_zeros():
   table = jnp.arange(12.0).reshape(6, 2)
   rows = E.gather_rows(table, jnp.array([5, 0, 6, 6]))
