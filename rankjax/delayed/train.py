@@ -17,6 +17,7 @@ import optax
 from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.delayed import stream_checkpoint
+from rankjax.layers.embedding import dedupe
 from rankjax.metrics import classification as C
 from rankjax.optim import sparse
 from rankjax.train import cpu_speed
@@ -62,8 +63,8 @@ def sparse_rows_update(row_opt, table, slots, x, mask, offs, g_emb, step):
   v = table.shape[0]
   ids = jnp.where(mask[:, None] > 0, x + offs[None, :], v).reshape(-1)
   g = g_emb.reshape(ids.shape[0], -1)
-  uniq, inv = jnp.unique(ids, return_inverse=True, size=ids.shape[0], fill_value=v)
-  g_rows = jax.ops.segment_sum(g, inv.reshape(-1), num_segments=ids.shape[0])
+  uniq, inv = dedupe(ids, v)
+  g_rows = jax.ops.segment_sum(g, inv, num_segments=ids.shape[0])
   return sparse.apply(row_opt, table, slots, uniq, g_rows, step)
 
 
