@@ -19,6 +19,7 @@ import numpy as np
 from rankjax.delayed import cascade_sim
 from rankjax.delayed import dfsn
 from rankjax.delayed import models as M
+from rankjax.delayed import pretrain as P
 from rankjax.delayed import stream_checkpoint
 from rankjax.delayed import streams
 from rankjax.delayed import train as T
@@ -107,9 +108,21 @@ def load_data(cfg) -> Data:
   return Data(clicks, meta["buckets"])
 
 
+def embedding_optimizer(cfg) -> str:
+  """The embedding tables' optimiser of the run (pretraining and stream), 4.3 [D]."""
+  return dict(cfg.get("opts", {})).get("embedding_optimizer", P.DENSE)
+
+
+def _cache_suffix(cfg) -> str:
+  """Cached pretrained models and aux outputs are per embedding optimiser (none for the dense
+  reference, so earlier caches stay valid)."""
+  opt = embedding_optimizer(cfg)
+  return "" if opt == P.DENSE else f"__{opt}"
+
+
 def pretrained(cfg, data: Data, workdir: Path, variant: str):
   """The main model of ``variant`` pretrained on days [0, 10) (cached per data/model seed)."""
-  path = workdir / f"pretrain_{variant}.msgpack"
+  path = workdir / f"pretrain_{variant}{_cache_suffix(cfg)}.msgpack"
   pre = data.day < cfg.pretrain_days
   key = jax.random.PRNGKey(cfg.model_seed)
   if path.exists():
@@ -118,16 +131,16 @@ def pretrained(cfg, data: Data, workdir: Path, variant: str):
     params = flax.serialization.from_state_dict(tmpl[0], restored["params"])
     stats = flax.serialization.from_state_dict(tmpl[1], restored["stats"])
     return params, stats, variant
-  model = T.pretrain_dual(key, data.x[pre], data.lab["pay"][pre], data.lab["refund"][pre],
+  model = P.pretrain_dual(key, data.x[pre], data.lab["pay"][pre], data.lab["refund"][pre],
                           data.buckets, variant, lr=cfg.pretrain_lr, bsz=cfg.batch_size,
-                          seed=cfg.model_seed)
+                          seed=cfg.model_seed, embedding_optimizer=embedding_optimizer(cfg))
   _save(path, {"params": model[0], "stats": model[1]})
   return model
 
 
 def per_click_constants(cfg, data: Data, workdir: Path, variant: str) -> dict:
   """Frozen-model probabilities every weighted loss needs, for all clicks (cached)."""
-  path = workdir / f"per_click_{variant}.npz"
+  path = workdir / f"per_click_{variant}{_cache_suffix(cfg)}.npz"
   if path.exists():
     return dict(np.load(path))
   pre = data.day < cfg.pretrain_days
@@ -137,16 +150,16 @@ def per_click_constants(cfg, data: Data, workdir: Path, variant: str) -> dict:
   model = pretrained(cfg, data, workdir, variant)
   out["p_pre_v"], out["p_pre_r"] = T.predict_dual(model, data.x, offs)
   for i, kind in enumerate(("cvr_inw_tn", "rfr_inw_tn", "tn_dp")):
-    apath = workdir / f"aux_{kind}.npz"
+    apath = workdir / f"aux_{kind}{_cache_suffix(cfg)}.npz"
     if apath.exists():
       probs = np.load(apath)["p"]
     else:
       clicks_pre = {k: v[pre] for k, v in data.clicks.items()}
       lab_pre = {k: v[pre] for k, v in data.lab.items()}
-      tg = T.aux_targets(kind, clicks_pre, lab_pre, w_v, w_r)
-      aux = T.pretrain_aux(jax.random.PRNGKey(cfg.model_seed + 1000 + i), data.x[pre], tg,
+      tg = P.aux_targets(kind, clicks_pre, lab_pre, w_v, w_r)
+      aux = P.pretrain_aux(jax.random.PRNGKey(cfg.model_seed + 1000 + i), data.x[pre], tg,
                            data.buckets, lr=cfg.pretrain_lr, bsz=cfg.batch_size,
-                           seed=cfg.model_seed)
+                           seed=cfg.model_seed, embedding_optimizer=embedding_optimizer(cfg))
       probs = T.predict_aux(aux, data.x, offs)
       np.savez(apath, p=probs)
     if kind == "cvr_inw_tn":
@@ -273,6 +286,8 @@ def _run(cfg, workdir) -> dict:
     info.pop("final")
     info["embedding_optimizer"] = ("dense_adam" if spec["loss"] == "dfsn"
                                    else opts.get("embedding_optimizer", "dense_adam"))
+  if not spec.get("truth"):
+    info["pretrain_embedding_optimizer"] = embedding_optimizer(cfg)
   info["wall_seconds"] = time.time() - t0
   summary = write_outputs(out_dir, method, rows, info, cfg)
   stream_checkpoint.clear(out_dir / "stream_checkpoint")

@@ -160,8 +160,9 @@ def init_aux(key, buckets) -> tuple[dict, dict]:
   return {"emb": init_table(k1, buckets), "net": v["params"]}, {"net": v["batch_stats"]}
 
 
-def aux_logits(params, stats, x, mask, offs, train: bool):
-  h = embed(params["emb"], x, offs)
+def aux_logits(params, stats, x, mask, offs, train: bool, emb=None):
+  """``emb``: the pre-gathered [B, 704] rows (the row-wise sparse optimiser path)."""
+  h = embed(params["emb"], x, offs) if emb is None else emb
   if train:
     out, upd = Tower(2).apply({"params": params["net"], "batch_stats": stats["net"]}, h, mask,
                               True, mutable=["batch_stats"])
