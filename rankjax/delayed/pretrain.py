@@ -19,6 +19,7 @@ from rankjax.delayed import models as M
 from rankjax.delayed import train as T
 from rankjax.optim import sparse
 from rankjax.train import cpu_speed
+from rankjax.train import progress
 
 DENSE = "dense_adam"
 
@@ -85,8 +86,10 @@ def pretrain_dual(key, x, pay, refund, buckets, variant, *, lr=5e-2, bsz=5000, s
   order = np.random.default_rng(seed).permutation(len(x))
   cols = {"x": x[order], "pay": pay[order].astype(np.float32),
           "refund": refund[order].astype(np.float32)}
-  for a, b in T.batches(len(x), bsz):
-    params, stats, opt = step(params, stats, opt, T.make_batch(cols, a, b, bsz))
+  with progress.Progress(-(-len(x) // bsz), f"pretrain {variant}") as bar:
+    for a, b in T.batches(len(x), bsz):
+      params, stats, opt = step(params, stats, opt, T.make_batch(cols, a, b, bsz))
+      bar.update()
   return params, stats, variant
 
 
@@ -132,6 +135,8 @@ def pretrain_aux(key, x, targets: dict, buckets, *, lr=5e-2, bsz=5000, seed=42,
   rows = rows[np.random.default_rng(seed).permutation(len(rows))]
   cols = {"x": x[rows]}
   cols.update({k: targets[k][rows].astype(np.float32) for k in ("t0", "m0", "t1", "m1")})
-  for a, b in T.batches(len(rows), bsz):
-    params, stats, opt = step(params, stats, opt, T.make_batch(cols, a, b, bsz))
+  with progress.Progress(-(-len(rows) // bsz), "pretrain aux") as bar:
+    for a, b in T.batches(len(rows), bsz):
+      params, stats, opt = step(params, stats, opt, T.make_batch(cols, a, b, bsz))
+      bar.update()
   return params, stats

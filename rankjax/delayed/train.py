@@ -21,6 +21,7 @@ from rankjax.layers.embedding import dedupe
 from rankjax.metrics import classification as C
 from rankjax.optim import sparse
 from rankjax.train import cpu_speed
+from rankjax.train import progress
 from rankjax.train import fit_arrays
 
 DAY = 86400
@@ -319,6 +320,8 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
     t_train += time.time() - t
     n_events += len(idx)
 
+  bar = progress.Progress(n_chunks, method, unit="chunk")
+  bar.update(first)
   for k in range(first, n_chunks):
     if not daily:
       train_range(edges[k], edges[k + 1])
@@ -336,10 +339,12 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
     if log and k % 10 == 9:
       net = [r["AUC"] for r in rows if r["task"] == "NetCVR"]
       log(f"{method}: chunk {k + 1}/{n_chunks} NetCVR AUC(mean so far) {np.nanmean(net):.4f}")
+    bar.update()
     if checkpoint_dir is not None and (k + 1) % checkpoint_every == 0 and k + 1 < n_chunks:
       stream_checkpoint.save(checkpoint_dir, (params, stats, opt, key),
                              dict(rows=rows, events=n_events, train_seconds=t_train,
                                   next_chunk=k + 1, key=checkpoint_key))
+  bar.close()
   return rows, dict(events=n_events, train_seconds=t_train,
                     events_per_sec=n_events / max(t_train, 1e-9), final=(params, stats, variant))
 
