@@ -39,9 +39,10 @@ def init_opt(tx, row_opt, params: dict, tables) -> dict:
 def make_step(loss, tables, tx, row_opt, offs):
   """Jitted ``(params, stats, opt, batch) -> (params, stats, opt)`` for ``loss(params, stats,
   batch, emb) -> (scalar, new stats)``; ``emb`` is None (dense) or the gathered rows of
-  ``tables``, whose gradients go to the row-wise update."""
+  ``tables``, whose gradients go to the row-wise update. Parameters and optimiser state are
+  donated: at CASCADE's sizes a step that may not update them in place copies every table."""
   if row_opt is None:
-    @cpu_speed.jit
+    @cpu_speed.jit(donate_argnums=(0, 2))
     def step(params, stats, opt, b):
       (_, new_stats), g = jax.value_and_grad(lambda p: loss(p, stats, b, None),
                                              has_aux=True)(params)
@@ -49,7 +50,7 @@ def make_step(loss, tables, tx, row_opt, offs):
       return optax.apply_updates(params, upd), new_stats, opt
     return step
 
-  @cpu_speed.jit
+  @cpu_speed.jit(donate_argnums=(0, 2))
   def sparse_step(params, stats, opt, b):
     emb = {k: M.embed(params[k], b["x"], offs) for k in tables}
     dense = {k: v for k, v in params.items() if k not in tables}

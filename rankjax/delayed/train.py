@@ -192,7 +192,7 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     p_v = jnp.clip(p_v, 1e-6, 1 - 1e-6)
     return heads - (b["y"] * jnp.log(p_v) + (1 - b["y"]) * jnp.log1p(-p_v))
 
-  @cpu_speed.jit
+  @cpu_speed.jit(donate_argnums=(0, 2))  # parameters and optimiser state: updated in place
   def step(params, stats, opt, b, key):
     k1, k2 = jax.random.split(key)
     stats = dict(stats)
@@ -228,7 +228,7 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
     opt["rows"] = rows
     return params, opt, loss, st
 
-  @cpu_speed.jit
+  @cpu_speed.jit(donate_argnums=(0, 2))
   def sparse_step(params, stats, opt, b, key):
     k1, k2 = jax.random.split(key)
     stats = dict(stats)
