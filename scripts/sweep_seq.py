@@ -42,16 +42,20 @@ from rankjax.experiments_lib import ranking_report  # pylint: disable=g-import-n
 from rankjax.experiments_lib import seq  # pylint: disable=g-import-not-at-top,wrong-import-position
 from rankjax.experiments_lib import sweep  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-PAPERS = ("rote", "cape", "fair", "cape_ctr")
+PAPERS = ("rote", "cape", "fair", "cape_ctr", "seq_baselines")
 TITLES = {"rote": "RoTE: SASRec vs RoTE-SASRec",
           "cape": "CAPE (sequential extension): SASRec vs SASRec + CAPE",
           "fair": "FAIR-A (approximation of arXiv 2512.11254): RPG-lite vs FAIR-A",
-          "cape_ctr": "CAPE on Beauty-CTR-LOO (seq_cape.md 5.4): position variants per backbone"}
+          "cape_ctr": "CAPE on Beauty-CTR-LOO (seq_cape.md 5.4): position variants per backbone",
+          "seq_baselines": "Sequential baselines (seq_baselines.md): SASRec, SASRec-CE, BERT4Rec, "
+                           "TIGER, RPG-lite"}
 # paper -> (config, results folder under the results root, validation metric of the curves)
 LAYOUT = {"rote": ("rote/config.py", "rote/results", ranking_report.HEADLINE),
           "cape": ("cape/config.py", "cape/results", ranking_report.HEADLINE),
           "fair": ("fair/config.py", "fair/results", ranking_report.HEADLINE),
-          "cape_ctr": ("cape/ctr_config.py", "cape/ctr_results", "auc/label")}
+          "cape_ctr": ("cape/ctr_config.py", "cape/ctr_results", "auc/label"),
+          "seq_baselines": ("seq_baselines/config.py", "seq_baselines/results",
+                            ranking_report.HEADLINE)}
 _PAPERS = flags.DEFINE_list("papers", list(PAPERS), "Experiments to sweep.")
 _DATASETS = flags.DEFINE_list("datasets", [], "Keep only these datasets (beauty, toys).")
 _PLUGINS = flags.DEFINE_list("plugins", [], "Keep only these plug-ins (default: the grid's).")

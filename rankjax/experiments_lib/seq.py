@@ -1,6 +1,6 @@
 """Blocks the sequential-recommendation experiment configs are built from (experiments/rote, cape,
-fair, tiger): a backbone (SASRec, the RPG-style semantic-ID model "RPG-lite", or TIGER) plus a
-plug-in.
+fair, tiger, seq_baselines): a backbone (SASRec at pmixer's or the original TF settings, BERT4Rec,
+the RPG-style semantic-ID model "RPG-lite", or TIGER) plus a plug-in.
 
 A config is ``base_config()`` with
 
@@ -79,6 +79,31 @@ BACKBONES = {
     # the last 20 items; one row per train target; AdamW lr 1e-4 (weight decay: not in the spec,
     # 0 here), batch 256, <= 200 epochs, patience 10; 30 constrained beams. Evaluation ranks the
     # beams' list (items outside the beams: not found).
+    # seq_baselines.md 2.2, the original TF code's settings (the `kang205` preset): d 50, batch
+    # 128, 201 epochs, Adam beta2 0.98; the rest as pmixer's. The TF code draws its tables from
+    # Glorot-uniform, here Glorot-normal (the same variance); it evaluated on 100 sampled
+    # negatives, here the full-ranking protocol of every model.
+    "kang205": dict(
+        example="sasrec", model="sasrec", dim=50, max_len=50,
+        kwargs=dict(num_blocks=2, num_heads=1, dropout=0.5, position="learned"),
+        optimizer=dict(name="adam", lr=1e-3, grad_clip_norm=0.0, kwargs=dict(b1=0.9, b2=0.98)),
+        batch_size=128, epochs=201, eval_every_epochs=20, patience=0, full_tables=("item",),
+        embedding_init="xavier_normal"),
+    # seq_baselines.md 3 (FeiSun/BERT4Rec, Beauty): hidden 64, 2 layers, 2 heads, intermediate
+    # 256, GELU, hidden dropout 0.5, attention dropout 0.2, init std 0.02 (the item table N(0,
+    # 0.02), not truncated at 2 std as BERT's), L 50, masked-LM rows (mask prob 0.6, at most 30);
+    # AdamW wd 0.01, beta (0.9, 0.999), eps 1e-6, lr 1e-4, 100 warm-up steps then linear decay,
+    # gradients clipped at global norm 1.0 (BERT's optimiser, which the code reuses), batch 256.
+    # 400k steps are about 4,500 epochs of Beauty's rows; [D] stop on validation NDCG@10 with
+    # patience 10 evaluations (every 50 epochs).
+    "bert4rec": dict(
+        example="bert4rec", model="bert4rec", dim=64, max_len=50,
+        kwargs=dict(num_blocks=2, num_heads=2, ffn_dim=256, hidden_dropout=0.5, attn_dropout=0.2,
+                    init_std=0.02, position="learned"),
+        optimizer=dict(name="adamw", lr=1e-4, grad_clip_norm=1.0,
+                       kwargs=dict(weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6)),
+        batch_size=256, epochs=4500, eval_every_epochs=50, patience=10, full_tables=("item",),
+        embedding_init="normal", embedding_stddev=0.02, schedule="linear", warmup_steps=100),
     "tiger": dict(
         example="tiger", model="tiger", dim=128, max_len=20,
         kwargs=dict(num_encoder_layers=4, num_decoder_layers=4, num_heads=6, head_dim=64,
@@ -186,10 +211,15 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.model.full_tables = b["full_tables"]
   c.embedding.sparse = False
   c.embedding.init = str(args_lib.pick(opts, "emb_init", b.get("embedding_init", "normal")))
+  if "embedding_stddev" in b:
+    c.embedding.init_stddev = float(b["embedding_stddev"])
+  if kwargs.get("loss") == "ce":  # SASRec-CE: no sampled negatives in the rows
+    c.dataset.loss = "ce"
   c.optimizer = dict(b["optimizer"])
   if opts.get("lr") is not None:
     c.optimizer.lr = float(opts["lr"])
-  c.optimizer.update(lr_schedule(opts.get("schedule"), opts.get("warmup"), b.get("warmup_steps", 0)))
+  c.optimizer.update(lr_schedule(opts.get("schedule") or b.get("schedule"), opts.get("warmup"),
+                                 b.get("warmup_steps", 0)))
   batch = int(args_lib.pick(opts, "batch_size", b["batch_size"]))
   epochs = int(args_lib.pick(opts, "epochs", 2 if runlocal else b["epochs"]))
   every = int(args_lib.pick(opts, "eval_every_epochs", 1 if runlocal else b["eval_every_epochs"]))
@@ -223,7 +253,8 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
 
 # runlocal sizes per backbone (options not given explicitly): the reference semantic-ID model
 # (d 448, FFN 1024) runs minutes even on 300 users with the unoptimised test compiler.
-RUNLOCAL_SIZES = {"sasrec": {}, "semantic_id": dict(dim=64, ffn_dim=128, max_len=20, epochs=1),
+RUNLOCAL_SIZES = {"sasrec": {}, "kang205": {}, "bert4rec": dict(epochs=1),
+                  "semantic_id": dict(dim=64, ffn_dim=128, max_len=20, epochs=1),
                   "tiger": dict(dim=64, ffn_dim=128, max_len=20, epochs=1)}
 
 
