@@ -37,7 +37,7 @@ def test_each_model_gets_its_published_settings():
   assert ("toys", "tiger") not in {(c["dataset"], c["plugin"]) for c in EXP.sweep()}
 
 
-@pytest.mark.parametrize("plugin", ["sasrec_ce", "bert4rec"])
+@pytest.mark.parametrize("plugin", ["bert4rec"])  # SASRec-CE: tests/models/test_sequential.py
 def test_runlocal_trains_end_to_end(plugin, tmp_path):
   _need("amazon_beauty_5core_time")
   config = EXP.get_config(f"plugin={plugin},runlocal")
