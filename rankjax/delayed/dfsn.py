@@ -98,7 +98,10 @@ def stream_train(model, streams3: dict, feats, test: dict, buckets, *, lr=1e-2, 
   tx = T.adam(lr)
   width = len(buckets) * M.EMB_DIM
   pm = dict(params, fusion=init_fusion(jax.random.PRNGKey(seed + 11), width))
-  nets = {"F": (params, stats), "U": (params, stats), "M": (pm, stats)}
+  # F and U start from the pretrained model but are trained apart, and their steps donate their
+  # parameters (updated in place), so each gets its own copy.
+  copy = lambda tree: jax.tree.map(jnp.copy, tree)  # pylint: disable=unnecessary-lambda-assignment
+  nets = {"F": (copy(params), stats), "U": (copy(params), stats), "M": (pm, stats)}
   opts = {n: T.init_opt(tx, nets[n][0]) for n in ("F", "U")}
   opt_m = tx.init(pm)
   steps = {"F": T.make_step("fnc", "separate", tx, offs, {}),

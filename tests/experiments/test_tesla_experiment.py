@@ -43,6 +43,26 @@ def test_runlocal_tesla_and_report(tmp_path):
   json.loads((tmp_path / "report" / "summary.json").read_text())
 
 
+def test_runlocal_dfsn_miss_and_rowwise_tesla_stream(tmp_path):
+  """DFSN's three networks start from one pretrained model (each its own copy: the steps donate
+  their parameters); MISS reshapes the CVR head; TESLA with the row-wise optimiser (pretraining
+  and stream) as the medium/full presets run it."""
+  cfg = _config("runlocal")
+  cfg.data_dir = str(tmp_path / "sim")
+  for method in ("dfsn", "miss"):
+    cfg.method = method
+    s = benchmark.run(cfg, tmp_path / "runs")
+    assert s["method"] == method and np.isfinite(s["NetCVR/AUC"]), s
+  cfg.method = "tesla"
+  cfg.opts.embedding_optimizer = "rowwise_adam"
+  s = benchmark.run(cfg, tmp_path / "rowwise")
+  assert s["embedding_optimizer"] == s["pretrain_embedding_optimizer"] == "rowwise_adam"
+  assert np.isfinite(s["NetCVR/AUC"])
+  names = {p.name for p in (tmp_path / "rowwise" / "seed0_42").iterdir()}
+  assert "pretrain_hybrid__rowwise_adam.msgpack" in names and "pretrain_hybrid.msgpack" not in names
+  assert not (tmp_path / "rowwise" / "seed0_42" / "tesla" / "stream_checkpoint").exists()
+
+
 def test_real_cascade_processed_files_go_through_the_same_path(tmp_path):
   rows = []
   rng = np.random.default_rng(0)
