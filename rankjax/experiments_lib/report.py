@@ -216,7 +216,9 @@ def pareto_plot(results: Sequence[Mapping[str, Any]], path, title: str = "") -> 
     ax.axis("off")
   fig.suptitle(title or "Per-task test metric (mean ± std over seeds); dashed: Pareto front")
   fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the suptitle
-  fig.savefig(path, dpi=110)
+  # The figure grows with the settings (every lr of a selection sweep is one); past 12 panels the
+  # resolution drops so the image stays a few hundred KB, not megabytes in the repository.
+  fig.savefig(path, dpi=110 * min(1.0, math.sqrt(12 / (nrows * cols))))
   plt.close(fig)
   return True
 
