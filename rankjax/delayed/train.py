@@ -21,8 +21,8 @@ from rankjax.layers.embedding import dedupe
 from rankjax.metrics import classification as C
 from rankjax.optim import sparse
 from rankjax.train import cpu_speed
-from rankjax.train import progress
 from rankjax.train import fit_arrays
+from rankjax.train import progress
 
 DAY = 86400
 

@@ -5,6 +5,7 @@ baseline's, paired by seed (Student's t over the common seeds).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -33,8 +34,7 @@ def group(results: Sequence[Mapping[str, Any]]) -> dict:
 
 
 def _by_seed(runs, key: str) -> dict:
-  return {r["options"].get("seed"): ranking_report._get_metric(r["metrics"], key)  # pylint: disable=protected-access
-          for r in runs}
+  return {r["options"].get("seed"): r["metrics"].get(key, math.nan) for r in runs}
 
 
 def paired_cell(runs, base_runs, metric: str) -> str:

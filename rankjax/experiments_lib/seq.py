@@ -74,11 +74,6 @@ BACKBONES = {
         optimizer=dict(name="adamw", lr=3e-4, grad_clip_norm=1.0, kwargs=dict(weight_decay=0.0)),
         batch_size=256, epochs=150, eval_every_epochs=1, patience=20, full_tables=("sid_token",),
         warmup_steps=10_000),
-    # seq_baselines.md 4.2 (TIGER, XiaoLongtaoo settings), LETTER 4 + 1 substitute SIDs: T5 with
-    # 4 + 4 layers, d_model 128, FFN 1024, 6 heads x 64, dropout 0.1, relative position bias;
-    # the last 20 items; one row per train target; AdamW lr 1e-4 (weight decay: not in the spec,
-    # 0 here), batch 256, <= 200 epochs, patience 10; 30 constrained beams. Evaluation ranks the
-    # beams' list (items outside the beams: not found).
     # seq_baselines.md 3 (FeiSun/BERT4Rec, Beauty): hidden 64, 2 layers, 2 heads, intermediate
     # 256, GELU, hidden dropout 0.5, attention dropout 0.2, init std 0.02 (the item table N(0,
     # 0.02), not truncated at 2 std as BERT's), L 50, masked-LM rows (mask prob 0.6, at most 30);
@@ -94,6 +89,11 @@ BACKBONES = {
                        kwargs=dict(weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6)),
         batch_size=256, epochs=4500, eval_every_epochs=50, patience=10, full_tables=("item",),
         embedding_init="normal", embedding_stddev=0.02, schedule="linear", warmup_steps=100),
+    # seq_baselines.md 4.2 (TIGER, XiaoLongtaoo settings), LETTER 4 + 1 substitute SIDs: T5 with
+    # 4 + 4 layers, d_model 128, FFN 1024, 6 heads x 64, dropout 0.1, relative position bias;
+    # the last 20 items; one row per train target; AdamW lr 1e-4 (weight decay: not in the spec,
+    # 0 here), batch 256, <= 200 epochs, patience 10; 30 constrained beams. Evaluation ranks the
+    # beams' list (items outside the beams: not found).
     "tiger": dict(
         example="tiger", model="tiger", dim=128, max_len=20,
         kwargs=dict(num_encoder_layers=4, num_decoder_layers=4, num_heads=6, head_dim=64,

@@ -103,9 +103,9 @@ def process_options() -> dict:
 
 
 def jit(fun=None, **jit_kwargs):
-  """``jax.jit`` whose compiler options are the process's (``process_options_from``) at call time, not
-  at decoration time: the delayed-feedback modules jit their steps at import, before a config is
-  read. One jitted function per distinct set of options, each with JAX's own cache."""
+  """``jax.jit`` whose compiler options are the process's (``process_options_from``) at call
+  time, not at decoration time: the delayed-feedback modules jit their steps at import, before a
+  config is read. One jitted function per distinct set of options, each with JAX's own cache."""
   if fun is None:
     return functools.partial(jit, **jit_kwargs)
   by_options = {}
