@@ -48,6 +48,12 @@ def hash_ids(field: int, raw: np.ndarray, bucket: int) -> np.ndarray:
   return (_mix64(salted) % np.uint64(bucket)).astype(np.int32)
 
 
+def nearest_centre(x: np.ndarray, centres: np.ndarray, rows: int = 1 << 16) -> np.ndarray:
+  """argmax_c <x, c> per row, in row blocks: at `full` the whole score matrix would be 61 GiB."""
+  return np.concatenate([np.argmax(x[i:i + rows] @ centres.T, 1)
+                         for i in range(0, max(len(x), 1), rows)])
+
+
 def _next_pow2(n: int) -> int:
   return 1 << max(int(n) - 1, 1).bit_length()
 
@@ -73,7 +79,7 @@ class World:
     memb = self.high * 8 + np.minimum((special.ndtr(self.rho + rng.normal(0, 0.5, nu)) * 8), 7)
     self.user_raw = np.stack([
         rng.integers(0, 8, nu), np.arange(nu), rng.integers(0, n_region, nu),
-        rng.integers(0, n_shop, nu), np.argmax(self.u @ seg_c.T, 1), np.argmax(self.u @ clu_c.T, 1),
+        rng.integers(0, n_shop, nu), nearest_centre(self.u, seg_c), nearest_centre(self.u, clu_c),
         memb.astype(np.int64), np.minimum(q_act * 32, 31).astype(np.int64)], 1)
     # Items: brand carries part of the static CVR effect, so that new items are not pure noise.
     n_brand = max(8, ni // 20)
@@ -83,7 +89,7 @@ class World:
     self.r_item = -0.5 * self.beta + rng.normal(0, 0.5, ni)
     self.price = rng.integers(0, 8, ni)
     self.v = rng.normal(0, 0.5, (ni, 8))
-    leaf = np.argmax(self.v @ rng.normal(size=(500, 8)).T, 1)
+    leaf = nearest_centre(self.v, rng.normal(size=(500, 8)))
     self.top = leaf // 5
     shop_level = np.clip(((self.beta + rng.normal(0, 0.3, ni)) / 0.7 * 5 + 10).astype(int), 0, 19)
     self.item_raw = np.stack([self.top, brand, np.arange(ni), self.price, leaf, shop_level], 1)

@@ -140,3 +140,11 @@ def test_importance_weighting_identities_monte_carlo():
   got = _weighted_sum(s, wp[cid], wn[cid], phat)
   want = 2 * np.sum(_bce(p, phat))
   assert abs(got / want - 1) < 0.01
+
+
+def test_nearest_centre_in_row_blocks_equals_one_block():
+  rng = np.random.default_rng(3)
+  x, centres = rng.normal(size=(1001, 8)), rng.normal(size=(37, 8))
+  np.testing.assert_array_equal(S.nearest_centre(x, centres, rows=64),
+                                np.argmax(x @ centres.T, 1))
+  assert S.nearest_centre(x[:0], centres).shape == (0,)
