@@ -48,6 +48,8 @@ def get_config(arg=""):
   c.lr = 1e-2
   c.pretrain_lr = 5e-2
   c.force = False
+  # Diagnostic: fields (":"-separated indices, e.g. "19" = weekday) set to one id for every click.
+  c.constant_fields = ""
   # The stream's state is saved every N chunks (out of 70), so a stopped run resumes there.
   c.checkpoint_every_chunks = 10
   c.opts = ml_collections.ConfigDict()

@@ -77,9 +77,11 @@ def _load(path: Path):
 class Data:
   """Clicks of one simulated (or real, processed) dataset in the arrays the trainer needs."""
 
-  def __init__(self, clicks: dict, buckets):
+  def __init__(self, clicks: dict, buckets, constant=()):
     self.clicks = {k: np.asarray(clicks[k]) for k in ("click_ts", "pay_ts", "refund_ts")}
     self.x = np.stack([np.asarray(clicks[f"f{i}"], np.int32) for i in range(22)], 1)
+    # A diagnostic: these fields carry id 0 for every click (pretraining, aux models and stream).
+    self.x[:, list(constant)] = 0
     self.buckets = tuple(int(b) for b in buckets)
     M.check_ids(self.x, self.buckets, "cascade clicks")
     self.lab = streams.labels(self.clicks)
@@ -99,13 +101,22 @@ def load_data(cfg) -> Data:
     ds = build.build("cascade", manual_dir=cfg.manual_dir, data_dir=cfg.get("store_dir") or None,
                      format=cfg.get("format", "raw"))
     clicks = ds.splits["all"]
-    return Data(clicks, [ds.spec[f"f{i}"].vocab_size for i in range(22)])
+    return Data(clicks, [ds.spec[f"f{i}"].vocab_size for i in range(22)], constant_fields(cfg))
   cpd = cfg.get("clicks_per_day") or 0
   sim_dir = sim_dir_of(cfg)
   cascade_sim.generate(sim_dir, cfg.preset, cfg.data_seed, sigma_drift=cfg.sigma_drift,
                        clicks_per_day=cpd or None, calib_n=cfg.get("calib_n", 200_000))
   clicks, _, meta = cascade_sim.load(sim_dir)
-  return Data(clicks, meta["buckets"])
+  return Data(clicks, meta["buckets"], constant_fields(cfg))
+
+
+def constant_fields(cfg) -> tuple[int, ...]:
+  """``cfg.constant_fields`` ("19" or "16:19:21") as field indices, checked."""
+  text = str(cfg.get("constant_fields", "") or "")
+  fields = tuple(sorted({int(f) for f in text.split(":") if f.strip()}))
+  if any(not 0 <= f < 22 for f in fields):
+    raise ValueError(f"constant_fields {text!r}: field indices must be in [0, 22)")
+  return fields
 
 
 def embedding_optimizer(cfg) -> str:
@@ -117,7 +128,9 @@ def _cache_suffix(cfg) -> str:
   """Cached pretrained models and aux outputs are per embedding optimiser (none for the dense
   reference, so earlier caches stay valid)."""
   opt = embedding_optimizer(cfg)
-  return "" if opt == P.DENSE else f"__{opt}"
+  suffix = "" if opt == P.DENSE else f"__{opt}"
+  fields = constant_fields(cfg)
+  return suffix + (f"__const{'-'.join(map(str, fields))}" if fields else "")
 
 
 def pretrained(cfg, data: Data, workdir: Path, variant: str):

@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from rankjax.delayed import benchmark
 from rankjax.delayed import report
@@ -77,3 +78,14 @@ def test_real_cascade_processed_files_go_through_the_same_path(tmp_path):
   cfg.manual_dir, cfg.format, cfg.store_dir = str(d), "processed", str(tmp_path / "store")
   data = benchmark.load_data(cfg)
   assert data.x.shape == (400, 22) and data.lab["pay"].sum() == len(range(0, 400, 7))
+
+
+def test_constant_fields_diagnostic_blanks_fields_and_keys_the_caches(tmp_path):
+  cfg = _config("runlocal,constant_fields=19:21")
+  cfg.data_dir = str(tmp_path / "sim")
+  x = benchmark.load_data(cfg).x
+  assert (x[:, [19, 21]] == 0).all() and (x[:, 16] > 0).any()
+  assert benchmark._cache_suffix(cfg).endswith("__const19-21")  # pylint: disable=protected-access
+  cfg.constant_fields = "22"
+  with pytest.raises(ValueError, match="constant_fields '22'"):
+    benchmark.constant_fields(cfg)
