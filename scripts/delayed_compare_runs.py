@@ -2,7 +2,7 @@
 
   python scripts/delayed_compare_runs.py --method=fnc --seed=seed0_42 \
     --runs="dense Adam 1e-2=workdirs/tesla/medium_dense,row-wise 1e-2=workdirs/tesla/medium,row-wise 1e-3=workdirs/tesla/medium_lr0.001" \
-    --out=experiments/tesla/results/medium_dense/fnc_optimiser_lr
+    --out=experiments/tesla/results/medium_diagnostics/fnc_optimiser_lr
 
 Writes ``<out>.png`` (CVR AUC and PCOC per test chunk, one line per run) and ``<out>.md`` (each
 run's chunk means, and the means over day 17 and over days 18-23).
