@@ -6,7 +6,7 @@
   replaced, on the DLRM workload's 26 id columns of 4096 rows (Zipf 1.1 ids).
 * ``wgrad``: a weight-gradient dot ``x^T g`` (``[N, D]^T [N, D]``, as the backward pass of a Dense
   layer computes it) against the forward matmul of the same FLOPs and against ``x^T`` already
-  materialised (feature-major).
+  materialised (feature-major); and attention's three Q/K/V weight gradients as one dot.
 * ``rng``: six dropout keep-masks of ``[128, 50, 64]`` with the (unrolled) Threefry against ``rbg``.
 * ``pretrain``: TESLA's dual-tower pretraining step at CASCADE bucket sizes, row-wise sparse Adam
   against dense Adam.
@@ -90,6 +90,13 @@ def probe_wgrad(n: int = 12_800, d: int = 64):
               "x w (forward, same FLOPs)": jax.jit(lambda x, g, w, xt: x @ w),
               "xt g (x^T materialised)": jax.jit(lambda x, g, w, xt: xt @ g)}
   _report("wgrad", variants, x, g, w, xt)
+  # Attention's query, key and value kernels see the same input: their three weight gradients
+  # as one x^T [g_q g_k g_v] (a fused QKV projection).
+  g3 = jax.random.normal(key_g, (n, 3 * d))
+  parts = tuple(g3[:, i * d:(i + 1) * d] + 0 for i in range(3))
+  variants = {"three x^T g_i ([64, 64] each)": jax.jit(lambda x, g3, p: tuple(x.T @ q for q in p)),
+              "one x^T [g_q g_k g_v] ([64, 192])": jax.jit(lambda x, g3, p: x.T @ g3)}
+  _report("wgrad_qkv", variants, x, g3, parts)
 
 
 def probe_rng(shape=(128, 50, 64), masks: int = 6):
