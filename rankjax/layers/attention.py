@@ -112,9 +112,11 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(f"width {d} is not divisible by num_heads={self.num_heads}")
     dense = lambda name: dense_layer.Dense(d, use_bias=self.use_bias, name=name,
                                            kernel_init=self.kernel_init, bias_init=self.bias_init)
-    q = _split_heads(dense("query")(x[:, -1:] if last_only else x), self.num_heads)
-    k = _split_heads(dense("key")(x), self.num_heads)
-    v = _split_heads(dense("value")(x), self.num_heads)
+    if last_only:
+      q, k, v = dense("query")(x[:, -1:]), dense("key")(x), dense("value")(x)
+    else:
+      q, k, v = dense_layer.apply_together([dense("query"), dense("key"), dense("value")], x)
+    q, k, v = (_split_heads(t, self.num_heads) for t in (q, k, v))
     if rotary is not None:
       q, k = (rotary.last() if last_only else rotary)(q), rotary(k)
     if last_only and mask is not None and mask.shape[-2] > 1:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 from jax import lax
+import jax.numpy as jnp
+import numpy as np
 
 from rankjax.layers import reduce
 
@@ -68,3 +70,29 @@ class Dense(nn.Dense):
     if bias is not None:
       y = add_bias(y, bias, self.dot_reductions)
     return y.reshape(lead + (self.features,))
+
+
+def apply_together(layers, inputs):
+  """``tuple(layer(inputs) for layer in layers)`` as one product with the kernels side by side.
+
+  The layers keep their own parameters (names, shapes, initial values): each is first called on
+  zero rows to create them. On CPU the weight gradient of the joint product is one dot
+  ``x^T [g_1 ... g_n]`` instead of n, 0.54x the time for attention's query, key and value
+  (``scripts/probe_cpu_kernels.py --probes=wgrad``). Same values up to rounding.
+  """
+  for layer in layers:
+    layer(inputs[..., :0, :])
+  params = [layer.variables["params"] for layer in layers]
+  if any(("bias" in p) != ("bias" in params[0]) for p in params):
+    raise ValueError("apply_together: the layers must all have a bias or all have none")
+  kernel = jnp.concatenate([p["kernel"] for p in params], axis=1)
+  bias = jnp.concatenate([p["bias"] for p in params]) if "bias" in params[0] else None
+  x, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=layers[0].dtype)
+  lead = x.shape[:-1]
+  y = lax.dot_general(x.reshape((-1, x.shape[-1])), kernel, (((1,), (0,)), ((), ())),
+                      precision=layers[0].precision)
+  if bias is not None:
+    y = add_bias(y, bias, layers[0].dot_reductions)
+  widths = [p["kernel"].shape[1] for p in params]
+  splits = np.cumsum(widths)[:-1].tolist()
+  return tuple(part.reshape(lead + (w,)) for part, w in zip(jnp.split(y, splits, axis=1), widths))

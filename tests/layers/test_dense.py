@@ -60,3 +60,36 @@ def test_bias_gradient_as_ones_product_equals_the_sum(dots):
   text = lambda l: jax.jit(lambda v, g: jax.vjp(lambda v: l.apply(v, x), v)[1](g)).lower(
       v, g).as_text().count("dot_general")
   assert text(layer) == text(layer.clone(dot_reductions=False)) + int(dots)
+
+
+class _ThreeHeads(nn.Module):
+  together: bool
+  use_bias: bool = True
+
+  @nn.compact
+  def __call__(self, x):
+    layers = [dense_layer.Dense(w, use_bias=self.use_bias, name=n)
+              for w, n in ((4, "query"), (4, "key"), (2, "value"))]
+    if self.together:
+      return dense_layer.apply_together(layers, x)
+    return tuple(layer(x) for layer in layers)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_apply_together_keeps_parameters_values_and_gradients(use_bias):
+  x = jax.random.normal(jax.random.key(0), (3, 7, 5))
+  apart = _ThreeHeads(False, use_bias).init(jax.random.key(1), x)
+  together = _ThreeHeads(True, use_bias).init(jax.random.key(1), x)
+  jax.tree.map(np.testing.assert_array_equal, together, apart)  # same names, same init
+
+  def loss(flag):
+    def f(v):
+      outs = _ThreeHeads(flag, use_bias).apply(v, x)
+      return sum(jnp.sum(jnp.sin(o) * (i + 1)) for i, o in enumerate(outs))
+    return jax.jit(jax.value_and_grad(f))(apart)
+  (ref, ref_grad), (new, new_grad) = loss(False), loss(True)
+  np.testing.assert_allclose(new, ref, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               new_grad, ref_grad)
+  shapes = [o.shape for o in _ThreeHeads(True, use_bias).apply(apart, x)]
+  assert shapes == [(3, 7, 4), (3, 7, 4), (3, 7, 2)]
