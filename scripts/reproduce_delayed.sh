@@ -30,7 +30,7 @@ for m in $METHODS; do
     echo "== $(date -u +%H:%M:%S) $LABEL seed $d/$s $m"
     $PY -m experiments.tesla.main \
       --config="experiments/tesla/config.py:preset=$PRESET,method=$m,data_seed=$d,model_seed=$s,data_dir=$WORKDIR/sim,clicks_per_day=$CPD$LR_OPT" \
-      --config.opts.embedding_optimizer="$EMB_OPT" --workdir="$WORKDIR/$LABEL" 2>&1 | grep -v -e "Unable to initialize backend" -e "^W[0-9]" || true
+      --config.opts.embedding_optimizer="$EMB_OPT" --workdir="$WORKDIR/$LABEL" 2>&1 | grep --line-buffered -v -e "Unable to initialize backend" -e "^W[0-9]" || true
   done
   $PY scripts/delayed_report.py --workdir="$WORKDIR/$LABEL" --out="experiments/tesla/results/$LABEL" || true
 done
