@@ -23,6 +23,8 @@ LABEL=$PRESET; [[ "$CPD" != 0 ]] && LABEL=${PRESET}_cpd$CPD
 LR=${LR:-}; LR_OPT=""
 if [[ -n "$LR" ]]; then LABEL=${LABEL}_lr$LR; LR_OPT=",lr=$LR"; fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+set +e  # per cell: a failed cell is reported below, not fatal
+failed=0
 for m in $METHODS; do
   for pair in $SEEDS; do
     d=${pair%%:*}; s=${pair##*:}
@@ -30,11 +32,19 @@ for m in $METHODS; do
     echo "== $(date -u +%H:%M:%S) $LABEL seed $d/$s $m"
     $PY -m experiments.tesla.main \
       --config="experiments/tesla/config.py:preset=$PRESET,method=$m,data_seed=$d,model_seed=$s,data_dir=$WORKDIR/sim,clicks_per_day=$CPD$LR_OPT" \
-      --config.opts.embedding_optimizer="$EMB_OPT" --workdir="$WORKDIR/$LABEL" 2>&1 | grep --line-buffered -v -e "Unable to initialize backend" -e "^W[0-9]" || true
+      --config.opts.embedding_optimizer="$EMB_OPT" --workdir="$WORKDIR/$LABEL" 2>&1 | grep --line-buffered -v -e "Unable to initialize backend" -e "^W[0-9]"
+    rc=${PIPESTATUS[0]}
+    # A failed cell is reported and skipped; the grid goes on (rerunning resumes it).
+    if [[ $rc != 0 ]]; then
+      echo "!! $LABEL seed $d/$s $m failed with exit $rc (137: killed, e.g. out of memory)"
+      failed=1
+    fi
   done
   $PY scripts/delayed_report.py --workdir="$WORKDIR/$LABEL" --out="experiments/tesla/results/$LABEL" || true
 done
+set -e
 # The rest of the delayed-feedback family (READER on trace_sim, MAL on mac_sim), same preset.
 if [[ "${WITH_READER_MAL:-1}" == 1 ]]; then
   PRESET="$PRESET" scripts/reproduce_reader_mal.sh
 fi
+if [[ $failed == 1 ]]; then echo "!! some cells failed (lines starting with !! above)"; exit 1; fi
