@@ -70,6 +70,17 @@ def test_processed_format(tmp_path, data_dir):
   np.testing.assert_array_equal(c["click_ts"], [5, 10])
   np.testing.assert_array_equal(c["pay_label"], [0, 1])
   np.testing.assert_array_equal(c["f7"], [0, 7])
+  assert c["f7"].dtype == np.int32 and c["click_ts"].dtype == np.int64
+
+
+def test_processed_id_out_of_range_names_its_own_file_and_row(tmp_path, data_dir):
+  ok = "\t".join(map(str, [5, -1, -1] + [0] * 22))
+  bad = "\t".join(map(str, [7, -1, -1] + [0] * 3 + [8 ** 12] + [0] * 18))
+  _write(tmp_path, [ok])
+  _write(tmp_path, [ok, bad], name="part-1.txt")
+  with pytest.raises(DataError, match=r"part-1.txt, row 2, field 'f3': id 68719476736 outside"):
+    build.build("cascade", manual_dir=tmp_path, data_dir=data_dir, format="processed")
+  assert files_under(data_dir) == []
 
 
 @pytest.mark.parametrize("row,match", [
