@@ -4,6 +4,7 @@
 #   CPD=10000 scripts/reproduce_delayed.sh small   # the preset's layout with fewer clicks per day
 #   EMB_OPT=dense_adam scripts/reproduce_delayed.sh medium   # the reference's optimiser at medium
 #   LR=0.001 scripts/reproduce_delayed.sh medium   # a global stream lr (Oracle / BDL keep 5e-2)
+#   CONSTANT_FIELDS=16:19:21 scripts/reproduce_delayed.sh medium   # diagnostic: the clock fields blanked
 # Resumable: a (seed, method) cell with a summary.json is skipped; pretrained models, aux models
 # and simulated data are cached under WORKDIR. Writes experiments/tesla/results/<PRESET>/
 # (per_chunk.csv.gz, summary.json, table2.md, curves_*.png) via scripts/delayed_report.py.
@@ -20,8 +21,12 @@ CPD=${CPD:-0}
 # (a dense Adam pass over the 245 M CASCADE-size embedding parameters at every step is hours).
 case $PRESET in medium|full) EMB_OPT=${EMB_OPT:-rowwise_adam} ;; *) EMB_OPT=${EMB_OPT:-dense_adam} ;; esac
 LABEL=$PRESET; [[ "$CPD" != 0 ]] && LABEL=${PRESET}_cpd$CPD
-LR=${LR:-}; LR_OPT=""
-if [[ -n "$LR" ]]; then LABEL=${LABEL}_lr$LR; LR_OPT=",lr=$LR"; fi
+LR=${LR:-}; EXTRA_OPTS=""
+if [[ -n "$LR" ]]; then LABEL=${LABEL}_lr$LR; EXTRA_OPTS=",lr=$LR"; fi
+CONSTANT_FIELDS=${CONSTANT_FIELDS:-}
+if [[ -n "$CONSTANT_FIELDS" ]]; then
+  LABEL=${LABEL}_const${CONSTANT_FIELDS//:/-}; EXTRA_OPTS="$EXTRA_OPTS,constant_fields=$CONSTANT_FIELDS"
+fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 set +e  # per cell: a failed cell is reported below, not fatal
 failed=0
@@ -31,7 +36,7 @@ for m in $METHODS; do
     if [[ -f "$WORKDIR/$LABEL/seed${d}_${s}/$m/summary.json" ]]; then continue; fi
     echo "== $(date -u +%H:%M:%S) $LABEL seed $d/$s $m"
     $PY -m experiments.tesla.main \
-      --config="experiments/tesla/config.py:preset=$PRESET,method=$m,data_seed=$d,model_seed=$s,data_dir=$WORKDIR/sim,clicks_per_day=$CPD$LR_OPT" \
+      --config="experiments/tesla/config.py:preset=$PRESET,method=$m,data_seed=$d,model_seed=$s,data_dir=$WORKDIR/sim,clicks_per_day=$CPD$EXTRA_OPTS" \
       --config.opts.embedding_optimizer="$EMB_OPT" --workdir="$WORKDIR/$LABEL" 2>&1 | grep --line-buffered -v -e "Unable to initialize backend" -e "^W[0-9]"
     rc=${PIPESTATUS[0]}
     # A failed cell is reported and skipped; the grid goes on (rerunning resumes it).
