@@ -7,12 +7,13 @@
 Writes ``<out>.png`` (CVR AUC and PCOC per test chunk, one line per run) and ``<out>.md`` (each
 run's chunk means, and the means over day 17 and over days 18-23).
 """
-import csv
 from pathlib import Path
 
 from absl import app
 from absl import flags
 import numpy as np
+
+from rankjax.delayed import report
 
 _RUNS = flags.DEFINE_string("runs", None, "comma-separated label=workdir", required=True)
 _METHOD = flags.DEFINE_string("method", "fnc", "method folder")
@@ -26,12 +27,7 @@ def read_curve(workdir: Path, seed: str, method: str, task: str) -> dict:
   path = workdir / seed / method / "per_chunk.csv"
   if not path.exists():
     raise FileNotFoundError(f"{path}: no finished cell (summary and per_chunk.csv) here")
-  with open(path) as fh:
-    rows = [r for r in csv.DictReader(fh) if r["task"] == task and r.get("model", "stream") == "stream"]
-  if not rows:
-    raise ValueError(f"{path}: no rows of task {task!r}")
-  rows.sort(key=lambda r: int(r["chunk"]))
-  return {k: np.array([float(r[k]) for r in rows]) for k in ("AUC", "PCOC")}
+  return report.chunk_series(path, task, keys=("AUC", "PCOC"))
 
 
 def main(argv):

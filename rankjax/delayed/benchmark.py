@@ -113,9 +113,12 @@ def load_data(cfg) -> Data:
 def constant_fields(cfg) -> tuple[int, ...]:
   """``cfg.constant_fields`` ("19" or "16:19:21") as field indices, checked."""
   text = str(cfg.get("constant_fields", "") or "")
-  fields = tuple(sorted({int(f) for f in text.split(":") if f.strip()}))
+  try:
+    fields = tuple(sorted({int(f) for f in text.split(":") if f.strip()}))
+  except ValueError:
+    fields = (-1,)
   if any(not 0 <= f < 22 for f in fields):
-    raise ValueError(f"constant_fields {text!r}: field indices must be in [0, 22)")
+    raise ValueError(f"constant_fields {text!r}: field indices must be in [0, 22), ':'-separated")
   return fields
 
 
@@ -126,7 +129,7 @@ def embedding_optimizer(cfg) -> str:
 
 def _cache_suffix(cfg) -> str:
   """Cached pretrained models and aux outputs are per embedding optimiser (none for the dense
-  reference, so earlier caches stay valid)."""
+  reference, so earlier caches stay valid) and per ``constant_fields`` diagnostic."""
   opt = embedding_optimizer(cfg)
   suffix = "" if opt == P.DENSE else f"__{opt}"
   fields = constant_fields(cfg)

@@ -156,6 +156,16 @@ def table2(ri: dict, n_seeds: int, title: str) -> str:
   return "\n".join(lines)
 
 
+def chunk_series(path: Path, task: str, keys=("AUC",)) -> dict:
+  """``{key: array over test chunks}`` of one cell's ``per_chunk.csv``, for one task."""
+  with open(path) as fh:
+    rows = sorted((r for r in csv.DictReader(fh) if r["task"] == task),
+                  key=lambda r: int(r["chunk"]))
+  if not rows:
+    raise ValueError(f"{path}: no rows of task {task!r}")
+  return {k: np.array([float(r[k]) for r in rows]) for k in keys}
+
+
 def curves(workdir: Path, out: Path, methods=("truth", "pretrained", "oracle", "fnc", "esdfm", "tesla")):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -163,11 +173,8 @@ def curves(workdir: Path, out: Path, methods=("truth", "pretrained", "oracle", "
   for task in TASKS:
     fig, ax = plt.subplots(figsize=(8, 4))
     for m in methods:
-      series = []
-      for f in sorted(workdir.glob(f"seed*/{m}/per_chunk.csv")):
-        with open(f) as fh:
-          rows = [r for r in csv.DictReader(fh) if r["task"] == task]
-        series.append([float(r["AUC"]) for r in rows])
+      series = [chunk_series(f, task)["AUC"]
+                for f in sorted(workdir.glob(f"seed*/{m}/per_chunk.csv"))]
       if series:
         n = min(len(s) for s in series)
         ax.plot(np.mean([s[:n] for s in series], 0), label=f"{LABEL.get(m, m)} (n={len(series)})")
