@@ -151,7 +151,8 @@ def _checked(part: dict, path, buckets) -> dict:
     if early.any():
       j = int(np.argmax(early))
       raise DataError(f"{where(path, j + 1, c)}: {c} {part[c][j]} precedes the event it follows")
-  return {k: part[k].astype(np.int64 if k.endswith("_ts") else np.int32) for k in PROCESSED_COLUMNS}
+  return {k: part[k].astype(np.int64 if k.endswith("_ts") else np.int32, copy=False)
+          for k in PROCESSED_COLUMNS}
 
 
 def parse(sources: build.Sources, opts: dict) -> build.Prepared:
