@@ -265,6 +265,14 @@ def event_columns(stream: dict, feats: np.ndarray, per_click: dict) -> dict:
   return out
 
 
+def _settings(key):
+  """A checkpoint key without its empty ("" / None) options: an option added later with an off
+  default (e.g. ``constant_fields``) must not refuse the checkpoints saved before it existed."""
+  if isinstance(key, dict):
+    return {k: _settings(v) for k, v in key.items() if v not in ("", None)}
+  return key
+
+
 def stream_train(method: str, model, stream: dict, feats, per_click: dict, test: dict, buckets, *,
                  lr=1e-2, bsz=5000, seed=42, opts=None, start_day=17, end_day=24,
                  chunk_days=0.1, daily=False, log=print, checkpoint_dir=None,
@@ -294,7 +302,8 @@ def stream_train(method: str, model, stream: dict, feats, per_click: dict, test:
     saved = stream_checkpoint.load(checkpoint_dir, (params, stats, opt, key))
     if saved is not None:
       (params, stats, opt, key), extra = saved
-      if extra.get("key") != json.loads(json.dumps(checkpoint_key, default=str)):
+      if _settings(extra.get("key")) != _settings(json.loads(json.dumps(checkpoint_key,
+                                                                        default=str))):
         raise ValueError(f"{checkpoint_dir}: the checkpoint was saved by a run with other "
                          f"settings ({extra.get('key')}); delete the folder to restart")
       rows, n_events, t_train, first = (extra["rows"], extra["events"], extra["train_seconds"],

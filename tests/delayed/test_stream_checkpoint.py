@@ -63,6 +63,10 @@ def test_a_stopped_stream_resumes_and_matches_the_unbroken_one(tmp_path):
   # Another run's checkpoint is refused, with the folder named.
   with pytest.raises(ValueError, match="other settings"):
     _stream(ckpt, log=None, key={"lr": 0.1})
+  # An option added since, left off, still resumes; set, it is another run.
+  _stream(ckpt, log=None, key={"lr": 0.01, "constant_fields": ""})
+  with pytest.raises(ValueError, match="other settings"):
+    _stream(ckpt, log=None, key={"lr": 0.01, "constant_fields": "16"})
 
 
 def test_checkpoint_of_another_shape_is_refused_and_clear_removes_it(tmp_path):
