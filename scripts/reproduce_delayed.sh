@@ -41,7 +41,8 @@ for m in $METHODS; do
     rc=${PIPESTATUS[0]}
     # A failed cell is reported and skipped; the grid goes on (rerunning resumes it).
     if [[ $rc != 0 ]]; then
-      echo "!! $LABEL seed $d/$s $m failed with exit $rc (137: killed, e.g. out of memory)"
+      why=""; [[ $rc == 137 ]] && why=" (killed, e.g. out of memory)"
+      echo "!! $LABEL seed $d/$s $m failed with exit $rc$why"
       failed=1
     fi
   done
