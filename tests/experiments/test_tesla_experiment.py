@@ -33,6 +33,12 @@ def test_runlocal_tesla_and_report(tmp_path):
   with open(tmp_path / "runs" / "seed0_42" / "tesla" / "per_chunk.csv") as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == 3 * 5 and {r["task"] for r in rows} == {"CVR", "NetCVR", "NetCVR_by_CVR_head"}
+  # Caches: every piece was written whole (no .tmp left), and the main model's scores, kept
+  # while the aux models train, are folded into the per-click file.
+  names = {p.name for p in (tmp_path / "runs" / "seed0_42").iterdir()}
+  assert "per_click_hybrid.npz" in names and {f"aux_{k}.npz" for k in
+                                               ("cvr_inw_tn", "rfr_inw_tn", "tn_dp")} <= names
+  assert not [n for n in names if n.endswith(".tmp") or n.startswith("p_pre_")], names
   # A second call is resumed from summary.json (nothing recomputed).
   assert benchmark.run(cfg, tmp_path / "runs")["wall_seconds"] == s["wall_seconds"]
   cfg.method = "truth"  # the simulator's true probabilities, no training
