@@ -7,6 +7,8 @@
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh" test
 if [ "$#" -eq 0 ] && [ "${RANKJAX_TEST_WORKERS:-2}" != 0 ]; then
-  exec python -m pytest -q -p no:cacheprovider -n "${RANKJAX_TEST_WORKERS:-2}" --dist loadfile tests
+  # The slowest tests are listed at the end: CI has 20 minutes on 2 cores, keep an eye on them.
+  exec python -m pytest -q -p no:cacheprovider -n "${RANKJAX_TEST_WORKERS:-2}" --dist loadfile \
+    --durations=15 --durations-min=10 tests
 fi
 exec python -m pytest -q -p no:cacheprovider "$@"
