@@ -10,6 +10,8 @@
 * ``rng``: six dropout keep-masks of ``[128, 50, 64]`` with the (unrolled) Threefry against ``rbg``.
 * ``pretrain``: TESLA's dual-tower pretraining step at CASCADE bucket sizes, row-wise sparse Adam
   against dense Adam.
+* ``host_args``: a jitted lookup into a 1 GB table (a `full` TESLA model's size) passed as a numpy
+  array against the same table already on the device: a numpy argument is copied whole per call.
 
 Every line is ms per call (median over rounds). Timings are only comparable within one run.
 """
@@ -24,7 +26,7 @@ import numpy as np
 from rankjax.layers import embedding
 from rankjax.train import cpu_speed
 
-_PROBES = flags.DEFINE_list("probes", ["dedupe", "wgrad", "rng"], "dedupe, wgrad, rng, pretrain")
+_PROBES = flags.DEFINE_list("probes", ["dedupe", "wgrad", "rng"], "dedupe, wgrad, rng, pretrain, host_args")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "timing rounds (the median is printed)")
 _CALLS = flags.DEFINE_integer("calls", 20, "calls per round")
 
@@ -138,8 +140,18 @@ def probe_pretrain(bsz: int = 5000, short: int = 6, long: int = 26):
           "(CASCADE buckets)", flush=True)
 
 
+def probe_host_args(rows: int = 8_000_000, dim: int = 32, batch: int = 8192, fields: int = 22):
+  table = np.random.default_rng(0).random((rows, dim), dtype=np.float32)
+  ids = np.random.default_rng(1).integers(0, rows, (batch, fields))
+  lookup = jax.jit(lambda t, i: t[i].sum())
+  variants = {"table on the device": lambda i: lookup(on_device, i),
+              "table as a numpy argument": lambda i: lookup(table, i)}
+  on_device = jax.device_put(table)
+  _report("host_args", variants, ids)
+
+
 _PROBE_FNS = {"dedupe": probe_dedupe, "wgrad": probe_wgrad, "rng": probe_rng,
-              "pretrain": probe_pretrain}
+              "pretrain": probe_pretrain, "host_args": probe_host_args}
 
 
 def main(argv):
