@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -97,3 +98,12 @@ def test_constant_fields_diagnostic_blanks_fields_and_keys_the_caches():
   cfg.constant_fields = "22"
   with pytest.raises(ValueError, match="constant_fields '22'"):
     benchmark.constant_fields(cfg)
+
+
+def test_cached_models_load_as_device_arrays(tmp_path):
+  # A numpy parameter is copied whole at every jitted call (a `full` model: 1 GB per batch).
+  tree = {"params": {"emb": np.ones((5, 3), np.float32)}, "stats": {"m": np.zeros(3, np.float32)}}
+  benchmark._save(tmp_path / "m.msgpack", tree)
+  back = benchmark._load(tmp_path / "m.msgpack")
+  assert all(isinstance(x, jax.Array) for x in jax.tree.leaves(back))
+  np.testing.assert_array_equal(back["params"]["emb"], tree["params"]["emb"])
