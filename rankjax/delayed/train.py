@@ -106,9 +106,10 @@ def _predict_aux(params, stats, x, offs):
 
 
 def predict(fn, x: np.ndarray, bsz: int = 8192, desc: str = "predict"):
-  # A line a minute: at `full`, scoring all 41 M clicks takes many minutes.
+  # A line a minute, never a bar: at `full`, scoring all 41 M clicks takes many minutes, while
+  # the stream scores each chunk's clicks in seconds (a bar per chunk would flood a terminal).
   outs = []
-  with progress.Progress(-(-len(x) // bsz), desc, unit="batch") as bar:
+  with progress.Progress(-(-len(x) // bsz), desc, unit="batch", bar=False) as bar:
     for a, b in batches(len(x), bsz):
       r = fn(pad(x[a:b], bsz))
       outs.append(jax.tree.map(lambda t: np.asarray(t)[:b - a], r))
