@@ -24,6 +24,7 @@ from rankjax.delayed import stream_checkpoint
 from rankjax.delayed import streams
 from rankjax.delayed import train as T
 from rankjax.train import cpu_speed
+from rankjax.train import logging_utils
 
 DAY = 86400
 _NR = dict(dar="none")
@@ -70,18 +71,9 @@ def _save(path: Path, tree) -> None:
   os.replace(tmp, path)
 
 
-def _savez(path: Path, **arrays) -> None:
-  """``np.savez`` under a temporary name, renamed when complete: a run killed mid-write must not
-  leave a truncated cache that the next run would load."""
-  tmp = path.with_name(path.name + ".tmp")
-  with open(tmp, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(tmp, path)
-
-
 def _load(path: Path):
-  # Device arrays, not numpy: a jitted call copies every numpy argument in whole, which for a
-  # `full` model (1 GB of tables) is 1.7 s per call, per prediction batch.
+  # Device arrays, not numpy: a jitted call copies every numpy argument in whole, for a `full`
+  # model 1 GB of tables per prediction batch (scripts/probe_cpu_kernels.py --probes=host_args).
   return jax.tree.map(jax.numpy.asarray, flax.serialization.msgpack_restore(path.read_bytes()))
 
 
@@ -124,12 +116,13 @@ def load_data(cfg) -> Data:
 def constant_fields(cfg) -> tuple[int, ...]:
   """``cfg.constant_fields`` ("19" or "16:19:21") as field indices, checked."""
   text = str(cfg.get("constant_fields", "") or "")
+  message = f"constant_fields {text!r}: field indices must be in [0, 22), ':'-separated"
   try:
     fields = tuple(sorted({int(f) for f in text.split(":") if f.strip()}))
   except ValueError:
-    fields = (-1,)
+    raise ValueError(message) from None
   if any(not 0 <= f < 22 for f in fields):
-    raise ValueError(f"constant_fields {text!r}: field indices must be in [0, 22), ':'-separated")
+    raise ValueError(message)
   return fields
 
 
@@ -182,7 +175,7 @@ def per_click_constants(cfg, data: Data, workdir: Path, variant: str) -> dict:
   else:
     model = pretrained(cfg, data, workdir, variant)
     out["p_pre_v"], out["p_pre_r"] = T.predict_dual(model, data.x, offs)
-    _savez(ppath, **out)
+    logging_utils.write_npz_atomic(ppath, out)
   for i, kind in enumerate(("cvr_inw_tn", "rfr_inw_tn", "tn_dp")):
     apath = workdir / f"aux_{kind}{_cache_suffix(cfg)}.npz"
     if apath.exists():
@@ -195,14 +188,14 @@ def per_click_constants(cfg, data: Data, workdir: Path, variant: str) -> dict:
                            data.buckets, lr=cfg.pretrain_lr, bsz=cfg.batch_size,
                            seed=cfg.model_seed, embedding_optimizer=embedding_optimizer(cfg))
       probs = T.predict_aux(aux, data.x, offs)
-      _savez(apath, p=probs)
+      logging_utils.write_npz_atomic(apath, {"p": probs})
     if kind == "cvr_inw_tn":
       out["p_inw_v"], out["p_tn_v"] = probs[:, 0], probs[:, 1]
     elif kind == "rfr_inw_tn":
       out["p_inw_r"], out["p_tn_r"] = probs[:, 0], probs[:, 1]
     else:
       out["p_tn"], out["p_dp"] = probs[:, 0], probs[:, 1]
-  _savez(path, **out)
+  logging_utils.write_npz_atomic(path, out)
   ppath.unlink(missing_ok=True)
   return out
 

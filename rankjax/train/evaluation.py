@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Callable, Iterable, Mapping, Sequence
 
 import jax
 import numpy as np
 
 from rankjax.data.features import EXAMPLE_MASK
+from rankjax.train import logging_utils
 
 
 def collect_predictions(eval_step: Callable, state, batches: Iterable[Mapping[str, np.ndarray]],
@@ -157,6 +157,4 @@ def per_user_values(arrays: Mapping[str, np.ndarray], metrics: Sequence[str]) ->
 def write_per_user(path: str, per_split: Mapping[str, Mapping[str, np.ndarray]]) -> None:
   """One compressed ``.npz`` with keys ``<split>/user`` and ``<split>/<metric>``."""
   flat = {f"{split}/{k}": v for split, cols in per_split.items() for k, v in cols.items()}
-  tmp = path + ".tmp.npz"
-  np.savez_compressed(tmp, **flat)
-  os.replace(tmp, path)
+  logging_utils.write_npz_atomic(path, flat, compressed=True)

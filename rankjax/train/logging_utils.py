@@ -103,6 +103,15 @@ def read_jsonl(path: str) -> list[dict]:
     return [json.loads(l) for l in f if l.strip()]
 
 
+def write_npz_atomic(path, arrays: Mapping[str, np.ndarray], compressed: bool = False) -> None:
+  """``np.savez`` under a temporary name, renamed when complete: a run killed mid-write leaves no
+  truncated file that a later run would load."""
+  tmp = f"{path}.tmp"
+  with open(tmp, "wb") as f:
+    (np.savez_compressed if compressed else np.savez)(f, **arrays)
+  os.replace(tmp, path)
+
+
 def write_json_atomic(path: str, obj) -> None:
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
