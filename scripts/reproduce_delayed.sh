@@ -6,7 +6,8 @@
 #   LR=0.001 scripts/reproduce_delayed.sh medium   # a global stream lr (Oracle / BDL keep 5e-2)
 #   CONSTANT_FIELDS=16:19:21 scripts/reproduce_delayed.sh medium   # diagnostic: the clock fields blanked
 # Resumable: a (seed, method) cell with a summary.json is skipped; pretrained models, aux models
-# and simulated data are cached under WORKDIR. Writes experiments/tesla/results/<PRESET>/
+# and simulated data are cached under WORKDIR. Cells already in the committed report are restored
+# into WORKDIR first (a fresh checkout resumes the grid; the report keeps them). Writes experiments/tesla/results/<PRESET>/
 # (per_chunk.csv.gz, summary.json, table2.md, curves_*.png) via scripts/delayed_report.py.
 set -euo pipefail
 PRESET=${1:-medium}
@@ -19,8 +20,11 @@ PY=python
 CPD=${CPD:-0}
 # tesla_netcvr.md 4.3 [D]: dense Adam for tiny/small, row-wise sparse Adam allowed for medium/full
 # (a dense Adam pass over the 245 M CASCADE-size embedding parameters at every step is hours).
-case $PRESET in medium|full) EMB_OPT=${EMB_OPT:-rowwise_adam} ;; *) EMB_OPT=${EMB_OPT:-dense_adam} ;; esac
+case $PRESET in medium|full) DEFAULT_EMB_OPT=rowwise_adam ;; *) DEFAULT_EMB_OPT=dense_adam ;; esac
+EMB_OPT=${EMB_OPT:-$DEFAULT_EMB_OPT}
 LABEL=$PRESET; [[ "$CPD" != 0 ]] && LABEL=${PRESET}_cpd$CPD
+# Another optimiser gets its own results (never mixed into the preset's table).
+[[ "$EMB_OPT" != "$DEFAULT_EMB_OPT" ]] && LABEL=${LABEL}_$EMB_OPT
 LR=${LR:-}; EXTRA_OPTS=""
 if [[ -n "$LR" ]]; then LABEL=${LABEL}_lr$LR; EXTRA_OPTS=",lr=$LR"; fi
 CONSTANT_FIELDS=${CONSTANT_FIELDS:-}
@@ -28,6 +32,7 @@ if [[ -n "$CONSTANT_FIELDS" ]]; then
   LABEL=${LABEL}_const${CONSTANT_FIELDS//:/-}; EXTRA_OPTS="$EXTRA_OPTS,constant_fields=$CONSTANT_FIELDS"
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+$PY scripts/delayed_report.py --restore_only --workdir="$WORKDIR/$LABEL" --out="experiments/tesla/results/$LABEL"
 set +e  # per cell: a failed cell is reported below, not fatal
 failed=0
 for m in $METHODS; do

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rankjax.metrics import classification as C
+from rankjax.train.logging_utils import write_text_atomic
 
 # Published Table 2 (CVR, NetCVR) for AUC, NLL, PRAUC, RI-AUC, RI-PRAUC.
 PAPER = {
@@ -194,6 +195,54 @@ def _short(value: str) -> str:
     return value
 
 
+_RUNTIME = ("events", "events_per_sec", "wall_seconds")
+
+
+def restore(out: Path, workdir: Path) -> list:
+  """Recreates, under ``workdir``, the finished cells recorded in an earlier report in ``out``
+  that ``workdir`` lacks (its ``summary.json`` and ``per_chunk.csv``), so that a grid resumed in a
+  fresh checkout skips them and a new report keeps them. Returns the restored ``(seed, method)``.
+
+  A restored cell carries the report's metrics (RI is recomputed), its runtime figures and
+  ``restored_from``; its per-chunk rows are the report's (6 significant digits)."""
+  summary_path, chunks_path = out / "summary.json", out / "per_chunk.csv.gz"
+  if not summary_path.exists():
+    return []
+  if not chunks_path.exists():
+    raise FileNotFoundError(f"{chunks_path}: missing next to {summary_path}; cannot restore cells")
+  summary = json.loads(summary_path.read_text())
+  todo = {(seed, method) for method, per_seed in summary["per_seed"].items() for seed in per_seed
+          if not (workdir / seed / method / "summary.json").exists()}
+  if not todo:
+    return []
+  rows = {}
+  with gzip.open(chunks_path, "rt", newline="") as fh:
+    reader = csv.DictReader(fh)
+    fields = [f for f in reader.fieldnames if f not in ("seed", "method")]
+    for r in reader:
+      if (r["seed"], r["method"]) in todo:
+        rows.setdefault((r["seed"], r["method"]), []).append({f: r[f] for f in fields})
+  for seed, method in sorted(todo):
+    if (seed, method) not in rows:
+      raise ValueError(f"{chunks_path}: no rows for seed {seed!r}, method {method!r}, "
+                       f"which {summary_path} lists")
+    cell = workdir / seed / method
+    cell.mkdir(parents=True, exist_ok=True)
+    tmp = cell / "per_chunk.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+      w = csv.DictWriter(f, fieldnames=fields)
+      w.writeheader()
+      w.writerows(rows[(seed, method)])
+    tmp.replace(cell / "per_chunk.csv")
+    metrics = {k: v for k, v in summary["per_seed"][method][seed].items() if "RI-" not in k}
+    runtime = summary.get("runtime", {}).get(method, {}).get(seed, {})
+    cell_summary = dict(method=method, **metrics, **{k: runtime.get(k) for k in _RUNTIME},
+                        restored_from=str(out))
+    # summary.json last: it is what marks a cell finished.
+    write_text_atomic(cell / "summary.json", json.dumps(cell_summary, indent=1))
+  return sorted(todo)
+
+
 def write(workdir: Path, out: Path) -> dict:
   out.mkdir(parents=True, exist_ok=True)
   cells = collect(workdir)
@@ -202,7 +251,9 @@ def write(workdir: Path, out: Path) -> dict:
   # Gzipped, floats at 6 significant digits: 22 methods x 3 seeds x 70 chunks at full precision
   # is over 1 MiB of CSV, too much for a committed result (pandas reads the .gz directly).
   (out / "per_chunk.csv").unlink(missing_ok=True)
-  with gzip.open(out / "per_chunk.csv.gz", "wt", newline="") as fh:
+  # Every file under a temporary name first: `restore` reads them back in a later checkout.
+  chunks_tmp = out / "per_chunk.csv.gz.tmp"
+  with gzip.open(chunks_tmp, "wt", newline="") as fh:
     w = None
     for (seed, method) in sorted(cells):
       with open(workdir / seed / method / "per_chunk.csv") as f:
@@ -212,14 +263,15 @@ def write(workdir: Path, out: Path) -> dict:
             w = csv.DictWriter(fh, fieldnames=list(r))
             w.writeheader()
           w.writerow(r)
-  info = {m: {s: {k: cells[(s, m)].get(k) for k in ("events", "events_per_sec", "wall_seconds")}
+  chunks_tmp.replace(out / "per_chunk.csv.gz")
+  info = {m: {s: {k: cells[(s, m)].get(k) for k in _RUNTIME}
               for s in seeds if (s, m) in cells} for m in ri}
   summary = dict(seeds=seeds, per_seed=ri, runtime=info, checks=checks(ri),
                  mean={m: {k: mean_std(r, k)[:2] for k in sorted(next(iter(r.values())))}
                        for m, r in ri.items()})
-  (out / "summary.json").write_text(json.dumps(summary, indent=1))
-  (out / "table2.md").write_text(table2(ri, len(seeds), f"Table 2 layout: simulator ({workdir.name}) "
-                                        "vs paper (CASCADE)") + "\n")
+  write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+  title = f"Table 2 layout: simulator ({workdir.name}) vs paper (CASCADE)"
+  write_text_atomic(out / "table2.md", table2(ri, len(seeds), title) + "\n")
   try:
     curves(workdir, out)
   except ImportError:

@@ -112,9 +112,13 @@ def write_npz_atomic(path, arrays: Mapping[str, np.ndarray], compressed: bool = 
   os.replace(tmp, path)
 
 
-def write_json_atomic(path: str, obj) -> None:
-  tmp = path + ".tmp"
+def write_text_atomic(path, text: str) -> None:
+  """``text`` under a temporary name, renamed when complete (as ``write_npz_atomic``)."""
+  tmp = f"{path}.tmp"
   with open(tmp, "w") as f:
-    json.dump(_plain(obj), f, indent=2, sort_keys=True)
-    f.write("\n")
+    f.write(text)
   os.replace(tmp, path)
+
+
+def write_json_atomic(path: str, obj) -> None:
+  write_text_atomic(path, json.dumps(_plain(obj), indent=2, sort_keys=True) + "\n")
