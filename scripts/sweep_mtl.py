@@ -47,7 +47,8 @@ _KEEP = flags.DEFINE_bool("keep_workdirs", False, "Keep each run's workdir (chec
 _LRS = flags.DEFINE_string("lrs", "", "Learning rates to select from per method on validation, "
                            "e.g. 1e-4:3e-4:1e-3:3e-3 ('' = no selection).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs and exit.")
-_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rebuild table.md and pareto.png.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rebuild table.md and pareto.png (with "
+                                  "--lrs: and the lr selection of the cells that finished).")
 _JAX_CACHE = flags.DEFINE_string(
     "jax_cache", str(REPO / "workdirs" / "jax_cache"),
     "Persistent XLA compilation cache ('' disables): runs of one shape compile once.")
@@ -74,7 +75,11 @@ def main(argv):
     if _DRY_RUN.value:
       sweep.print_plan(paper, lr_selection.with_lrs(runs, lrs) if lrs else runs, results_dir)
       continue
-    if lrs and not _REPORT_ONLY.value:
+    if lrs and _REPORT_ONLY.value:
+      lr_selection.report(runs, lrs, results_dir=results_dir,
+                          out_dir=Path(_RESULTS_ROOT.value) / paper / "lr_selection",
+                          log=lambda m: print(f"[{paper}] {m}", flush=True))
+    elif lrs:
       lr_selection.run(runs, lrs, paper=paper, get_config=module.get_config,
                        results_dir=results_dir, workdir_root=_WORKDIR_ROOT.value,
                        out_dir=Path(_RESULTS_ROOT.value) / paper / "lr_selection",

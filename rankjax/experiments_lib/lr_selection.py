@@ -146,7 +146,7 @@ def update_rms_groups(records, summaries, group_key: str = "method") -> dict:
   for r in records:
     if r["selected_lr"] is None or not r.get("runs"):
       continue
-    traj = by_name[r["runs"][0]].get("update_rms_trajectory")
+    traj = by_name.get(r["runs"][0], {}).get("update_rms_trajectory")  # none: its file is gone
     if traj:
       setting = args_lib.format_arg({k: v for k, v in r["cell"].items() if k != group_key})
       label = f"{r['cell'].get(group_key, '')} (lr {r['selected_lr']:g})"
@@ -217,9 +217,11 @@ def merged(records: Sequence[Mapping[str, Any]], path: Path) -> list[dict]:
   return out + list(new.values())
 
 
-def write(records, summaries, out_dir) -> dict:
+def write(records, summaries, out_dir, results_dir=None) -> dict:
   """``lr_selection.json``, ``lr_selection.md`` (the selection and the paired comparisons) and
-  ``update_rms__<setting>.png`` in ``out_dir``; earlier cells of the JSON are kept."""
+  ``update_rms__<setting>.png`` in ``out_dir``; earlier cells of the JSON are kept, and with
+  ``results_dir`` their runs' trajectories stay in the plots (a sweep of some methods redraws its
+  setting's plot with every method)."""
   from rankjax.train import plots  # pylint: disable=g-import-not-at-top
   out_dir = Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
@@ -227,11 +229,46 @@ def write(records, summaries, out_dir) -> dict:
   records_all = merged(records, paths["json"])
   paths["json"].write_text(json.dumps(records_all, indent=1, default=float) + "\n")
   paths["table"].write_text(markdown(records_all) + "\n" + paired_markdown(records_all))
+  if results_dir is not None:
+    # A record names its runs by their sorted options, not by their file names: match on those.
+    have = {sweep.result_path(".", x["options"]).stem for x in summaries}
+    wanted = {r["runs"][0] for r in records_all if r.get("runs")} - have
+    summaries = list(summaries)
+    for path in sorted(Path(results_dir).glob("*.json")) if wanted else ():
+      summary = json.loads(path.read_text())
+      if "options" in summary and sweep.result_path(".", summary["options"]).stem in wanted:
+        summaries.append(summary)
+    records = records_all
   for setting, trajs in update_rms_groups(records, summaries).items():
     name = args_lib.run_name(args_lib.parse_arg(setting)) or "all"
     paths[f"update_rms {setting}"] = Path(plots.plot_update_rms(
         trajs, str(out_dir / f"update_rms__{name}.png"), title=f"{setting}: update RMS / lr"))
   return paths
+
+
+def report(runs: Sequence[Mapping[str, Any]], lrs: Sequence[float], *, results_dir, out_dir,
+           log: Callable = print) -> list[dict]:
+  """The selection of ``run`` from the runs already on disk (nothing is trained): a stopped sweep's
+  finished cells are selected and written, a cell still missing a run (an lr or a seed) is left
+  out and named."""
+  by_cell: dict[str, list] = {}
+  for r in with_lrs(runs, lrs):
+    by_cell.setdefault(args_lib.format_arg(cell_of(r)), []).append(r)
+  summaries = []
+  for cell, cell_runs in by_cell.items():
+    paths = [sweep.result_path(Path(out_dir) / "failed", r) for r in cell_runs]
+    paths = [p if p.exists() else sweep.result_path(results_dir, r) for p, r in zip(paths, cell_runs)]
+    missing = [p.stem for p in paths if not p.exists()]
+    if missing:
+      log(f"lr selection: {cell} left out, {len(missing)} of {len(paths)} runs missing "
+          f"(first: {missing[0]})")
+      continue
+    summaries += [json.loads(p.read_text()) for p in paths]
+  records = select(summaries)
+  if records:
+    for k, v in write(records, summaries, out_dir, results_dir=results_dir).items():
+      log(f"lr selection {k}: {v}")
+  return records
 
 
 def run(runs: Sequence[Mapping[str, Any]], lrs: Sequence[float], *, paper: str,
@@ -244,6 +281,6 @@ def run(runs: Sequence[Mapping[str, Any]], lrs: Sequence[float], *, paper: str,
                          failures_dir=Path(out_dir) / "failed", log=log, **grid_kwargs)
   summaries = [json.loads(p.read_text()) for p in paths if p.exists()]
   records = select(summaries)
-  for k, v in write(records, summaries, out_dir).items():
+  for k, v in write(records, summaries, out_dir, results_dir=results_dir).items():
     log(f"[{paper}] lr selection {k}: {v}")
   return records

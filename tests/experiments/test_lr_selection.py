@@ -44,9 +44,13 @@ def _stub(test_of, calls):
   return train
 
 
-def _select(tmp_path, test_of):
-  runs = sweep.expand([dict(dataset="synthetic_mmoe", label_type="binary", model="mmoe",
-                            method=m) for m in ("ew", "pub")], sweep.Selection(seeds=(0, 1)))
+def _runs(methods):
+  return sweep.expand([dict(dataset="synthetic_mmoe", label_type="binary", model="mmoe",
+                            method=m) for m in methods], sweep.Selection(seeds=(0, 1)))
+
+
+def _select(tmp_path, test_of, methods=("ew", "pub")):
+  runs = _runs(methods)
   calls = []
   get_config = lambda arg: mtl.get_config(arg + ",num_examples=240", experiment="pub",
                                           defaults={})
@@ -179,3 +183,27 @@ def test_selection_file_keeps_cells_of_earlier_sweeps(tmp_path):
                                      "corr=1.0,method=ew"]
   assert out[1]["test"]["per_seed"] == [0.1, 0.1]
   assert lr_selection.merged([other], tmp_path / "absent.json") == [other]
+
+
+def test_a_sweep_of_one_method_redraws_its_settings_plot_with_every_method(tmp_path, monkeypatch):
+  from rankjax.train import plots
+  drawn = []
+  monkeypatch.setattr(plots, "plot_update_rms",
+                      lambda trajs, path, title: drawn.append(sorted(trajs)) or path)
+  _select(tmp_path, lambda lr, seed: 0.5, methods=("ew",))
+  _select(tmp_path, lambda lr, seed: 0.5, methods=("pub",))
+  assert drawn == [["ew (lr 0.0003)"], ["ew (lr 0.0003)", "pub (lr 0.001)"]]
+
+
+def test_report_selects_the_finished_cells_of_a_stopped_sweep(tmp_path):
+  first, _ = _select(tmp_path, lambda lr, seed: 0.5 + lr)
+  next((tmp_path / "res").glob("*method-pub__lr-0.0001__seed-1.json")).unlink()  # stopped there
+  (tmp_path / "sel" / "lr_selection.json").unlink()
+  log = []
+  records = lr_selection.report(_runs(("ew", "pub")), LRS, results_dir=tmp_path / "res",
+                                out_dir=tmp_path / "sel", log=log.append)
+  assert [r["cell"]["method"] for r in records] == ["ew"]
+  assert records[0]["test"] == first[0]["test"]
+  assert any("method=pub" in m and "1 of 8 runs missing" in m for m in log), log
+  saved = json.loads((tmp_path / "sel" / "lr_selection.json").read_text())
+  assert [r["cell"]["method"] for r in saved] == ["ew"]
