@@ -52,8 +52,9 @@ class Progress:
   def _line(self, now: float, postfix: dict) -> None:
     elapsed = max(now - self.t0, 1e-9)
     rate = self.n / elapsed
-    text = f"{self.desc}: {self.n}" + (f"/{self.total}" if self.total else "") + f" {self.unit}s"
-    text += f", {rate:.2f} {self.unit}s/s, {elapsed:.0f}s elapsed"
+    units = self.unit + ("es" if self.unit.endswith(("s", "sh", "ch", "x")) else "s")
+    text = f"{self.desc}: {self.n}" + (f"/{self.total}" if self.total else "") + f" {units}"
+    text += f", {rate:.2f} {units}/s, {elapsed:.0f}s elapsed"
     if self.total and rate > 0:
       text += f", about {max(self.total - self.n, 0) / rate:.0f}s left"
     if postfix:
