@@ -7,8 +7,9 @@
 #   CONSTANT_FIELDS=16:19:21 scripts/reproduce_delayed.sh medium   # diagnostic: the clock fields blanked
 # Resumable: a (seed, method) cell with a summary.json is skipped; pretrained models, aux models
 # and simulated data are cached under WORKDIR. Cells already in the committed report are restored
-# into WORKDIR first (a fresh checkout resumes the grid; the report keeps them). Writes experiments/tesla/results/<PRESET>/
-# (per_chunk.csv.gz, summary.json, table2.md, curves_*.png) via scripts/delayed_report.py.
+# into WORKDIR first (a fresh checkout resumes the grid; the report keeps them). Writes
+# experiments/tesla/results/<PRESET>/ (per_chunk.csv.gz, summary.json, table2.md, curves_*.png)
+# via scripts/delayed_report.py.
 set -euo pipefail
 PRESET=${1:-medium}
 WORKDIR=${2:-workdirs/tesla}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -228,12 +229,11 @@ def restore(out: Path, workdir: Path) -> list:
                        f"which {summary_path} lists")
     cell = workdir / seed / method
     cell.mkdir(parents=True, exist_ok=True)
-    tmp = cell / "per_chunk.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-      w = csv.DictWriter(f, fieldnames=fields)
-      w.writeheader()
-      w.writerows(rows[(seed, method)])
-    tmp.replace(cell / "per_chunk.csv")
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows[(seed, method)])
+    write_text_atomic(cell / "per_chunk.csv", text.getvalue())
     metrics = {k: v for k, v in summary["per_seed"][method][seed].items() if "RI-" not in k}
     runtime = summary.get("runtime", {}).get(method, {}).get(seed, {})
     cell_summary = dict(method=method, **metrics, **{k: runtime.get(k) for k in _RUNTIME},

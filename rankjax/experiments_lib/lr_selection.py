@@ -256,8 +256,7 @@ def report(runs: Sequence[Mapping[str, Any]], lrs: Sequence[float], *, results_d
     by_cell.setdefault(args_lib.format_arg(cell_of(r)), []).append(r)
   summaries = []
   for cell, cell_runs in by_cell.items():
-    paths = [sweep.result_path(Path(out_dir) / "failed", r) for r in cell_runs]
-    paths = [p if p.exists() else sweep.result_path(results_dir, r) for p, r in zip(paths, cell_runs)]
+    paths = [sweep.finished_path(results_dir, r, Path(out_dir) / "failed") for r in cell_runs]
     missing = [p.stem for p in paths if not p.exists()]
     if missing:
       log(f"lr selection: {cell} left out, {len(missing)} of {len(paths)} runs missing "

@@ -74,6 +74,13 @@ def result_path(results_dir, run: Mapping[str, Any]) -> Path:
   return Path(results_dir) / f"{args_lib.run_name(run)}.json"
 
 
+def finished_path(results_dir, run: Mapping[str, Any], failures_dir=None) -> Path:
+  """Where ``run``'s record is: its failure record if it failed, else its result (which exists
+  only once it finished)."""
+  failed = result_path(failures_dir, run) if failures_dir else None
+  return failed if failed is not None and failed.exists() else result_path(results_dir, run)
+
+
 def _mto_log(workdir) -> dict:
   """The last logged ``mto/*`` values (PUB's alpha, DRGrad's mu, ...) of a run."""
   path = Path(workdir) / "metrics.jsonl"
@@ -231,10 +238,7 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
   results_dir.mkdir(parents=True, exist_ok=True)
   cache: dict[str, Any] = {}
   paths = []
-  def finished(run):
-    failed = result_path(failures_dir, run) if failures_dir else None
-    return failed if failed is not None and failed.exists() else result_path(results_dir, run)
-
+  finished = lambda run: finished_path(results_dir, run, failures_dir)
   todo = [r for r in runs if not finished(r).exists()]
   log(f"[{paper}] {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run")
   done = 0
