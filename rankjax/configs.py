@@ -55,6 +55,9 @@ def base_config() -> ml_collections.ConfigDict:
 
 def cpu_speed_config() -> ml_collections.ConfigDict:
   """XLA:CPU speed switches (train/cpu_speed.py): the unrolled Threefry leaves every bit
-  unchanged; ynn_fusion_type="dot" changes rounding only ("" = XLA's default fusions). The
-  trainer's configs and the loops that jit their own steps (delayed feedback) share it."""
-  return ml_collections.ConfigDict({"unroll_threefry": True, "ynn_fusion_type": "dot"})
+  unchanged; ynn_fusion_type="dot" changes rounding only ("" = XLA's default fusions);
+  host_devices splits the CPU into data-parallel devices (0 = off, the default; -1 = one per
+  core; summation order only). The trainer's configs and the loops that
+  jit their own steps (delayed feedback) share it."""
+  return ml_collections.ConfigDict({"unroll_threefry": True, "ynn_fusion_type": "dot",
+                                    "host_devices": 0})

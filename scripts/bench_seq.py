@@ -44,6 +44,9 @@ _EVAL = flags.DEFINE_bool("eval", True, "Also time the full-ranking evaluation."
 _YNN = flags.DEFINE_string("ynn_fusion_type", None,
                            "config.cpu_speed.ynn_fusion_type ('' = XLA's default; unset = the "
                            "config default).")
+_HOST_DEVICES = flags.DEFINE_integer(
+    "host_devices", 0, "config.cpu_speed.host_devices: 0 JAX's default (one CPU device), -1 one "
+    "per core (data-parallel over them), N that many.")
 _WARMUP = 5
 
 
@@ -99,6 +102,7 @@ def main(_):
   config = bench_config(_BATCH.value, _EVAL_BATCH.value, _MAX_USERS.value, _MODEL.value)
   if _YNN.value is not None:
     config.cpu_speed.ynn_fusion_type = _YNN.value
+  config.cpu_speed.host_devices = _HOST_DEVICES.value
   t0 = time.perf_counter()
   dataset = registry.load(config.dataset)
   load_s = time.perf_counter() - t0

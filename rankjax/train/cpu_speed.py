@@ -14,6 +14,16 @@ The Threefry switch only changes how the hash is compiled (every bit the same); 
 before the first jit that draws random bits is lowered (``trainer.setup`` calls it). Lowerings
 already cached by JAX keep the rolled form.
 
+``host_devices`` (0: leave JAX's device count alone) splits the CPU into that many XLA devices
+(-1: one per core this process may use) before the backend starts, so the trainer's mesh runs the
+batch data-parallel over them. XLA:CPU runs each device's program on its own thread, which can
+keep the cores busier on a step made of many small kernels. Measured on the SASRec step it was
+within this machine's run-to-run noise (issue 17, BUILD_NOTES), so it is off by default.
+Gradients are summed across the devices, so only the float summation order changes; replicated
+parameters and tables take memory once per device. The device count is
+process-wide: JAX fixes it when its backend starts, and later runs in the same process (a
+notebook) keep it.
+
 Loops that jit their own steps outside the trainer (the delayed-feedback streams) wrap them with
 ``cpu_speed.jit`` and compile with the options of the enclosing
 ``process_options_from(config.cpu_speed)`` block; outside one, with XLA's defaults.
@@ -22,7 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
+from absl import logging
 import jax
 
 _applied = {"unroll_threefry": False}
@@ -44,6 +56,42 @@ def unroll_threefry() -> bool:
   mlir.register_lowering(prim, rule, platform="cpu", inline=False)
   _applied["unroll_threefry"] = True
   return True
+
+
+def usable_cores() -> int:
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not Linux
+    return os.cpu_count() or 1
+
+
+def set_host_devices(requested: int, batch_size: int) -> int:
+  """Applies ``cpu_speed.host_devices``; returns the CPU device count JAX uses afterwards (0 where
+  nothing was asked). An explicit ``--xla_force_host_platform_device_count`` or
+  ``jax_num_cpu_devices`` wins (the tests simulate an 8-device mesh that way). With -1 the count
+  is the usable cores, lowered until it divides ``batch_size`` (the mesh splits each batch)."""
+  if requested == 0:
+    return 0
+  if requested < -1:
+    raise ValueError(f"cpu_speed.host_devices={requested}: use 0 (JAX's default), -1 (one per "
+                     f"core) or a positive device count")
+  n = requested
+  if n == -1:
+    n = max(1, usable_cores())
+    while batch_size % n:
+      n -= 1
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  explicit = ("--xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+              or jax.config.jax_num_cpu_devices != -1)
+  if explicit or xla_bridge.backends_are_initialized():
+    have = len(jax.devices("cpu"))
+    if have != n and requested != -1:
+      logging.warning("cpu_speed.host_devices=%d not applied: JAX already runs %d CPU devices "
+                      "(set by XLA_FLAGS, jax_num_cpu_devices or an earlier run in this "
+                      "process)", requested, have)
+    return have
+  jax.config.update("jax_num_cpu_devices", n)
+  return n
 
 
 # ``ynn_fusion_type`` values -> XLA's LibraryFusionType names.

@@ -108,6 +108,9 @@ def label_domains(config, spec: F.FeatureSpec) -> dict:
 
 
 def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) -> Setup:
+  # Before the first JAX call: the device count is fixed when the backend starts.
+  cpu_speed.set_host_devices(config.get("cpu_speed", {}).get("host_devices", 0),
+                             config.train.batch_size)
   # Before anything is written: a second run on the same workdir stops here.
   workdir_lock.acquire(workdir, jax.process_index())
   os.makedirs(workdir, exist_ok=True)

@@ -16,10 +16,10 @@ from rankjax.train import mesh as mesh_lib
 from tests.models.test_sequential import bert_setup, run, sasrec_setup
 
 
-def _learner(spec, *, dedupe_item: bool):
+def _learner(spec, *, dedupe_item: bool, data_devices: int = 1):
   # A dense table listed as sharded takes the old dedupe path (on a model axis of size 1 its
   # gather is the plain one), so the two learners differ only in the item lookup.
-  mesh = mesh_lib.make_mesh(1, 1, devices=jax.devices()[:1])
+  mesh = mesh_lib.make_mesh(data_devices, 1, devices=jax.devices()[:data_devices])
   return learner_lib.Learner(
       spec=spec, model=S.SASRec(spec=spec, position="rote"), tasks=("next_item",),
       tx=optax.adam(1e-2), sparse_opt=None, sparse_tables=frozenset(), mesh=mesh,
@@ -126,3 +126,67 @@ def test_dot_only_ynn_fusions_give_the_same_step():
   np.testing.assert_allclose(m_dot["loss"], m_ref["loss"], rtol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                s_dot.params, s_ref.params)
+
+
+def test_data_parallel_host_devices_give_the_same_steps():
+  """cpu_speed.host_devices runs the batch over several CPU devices: the dropout bits are the
+  same (partitionable Threefry) and the gradients are summed across devices, so three steps
+  match the one-device steps up to summation order."""
+  if len(jax.devices()) < 2:
+    pytest.skip("needs 2 devices (the tests force 8 host devices)")
+  assert jax.config.jax_threefry_partitionable, "sharded dropout would draw other bits"
+  spec, batch, _ = sasrec_setup(batch_size=4)
+  batch = {**batch, "example_mask": jnp.ones((4,), jnp.float32)}
+  states = []
+  for n in (1, 2):
+    learner = _learner(spec, dedupe_item=False, data_devices=n)
+    state = learner.init(jax.random.key(0), batch)
+    train, _, _, _ = learner.jit_steps(state)
+    sharded = jax.device_put(batch, mesh_lib.batch_sharding(learner.mesh))
+    for _ in range(3):
+      state, metrics = train(state, sharded)
+    states.append((state, float(metrics["loss"])))
+  (one, loss_one), (two, loss_two) = states
+  assert loss_one == pytest.approx(loss_two, rel=1e-5)
+  params0 = _learner(spec, dedupe_item=False).init(jax.random.key(0), batch).params
+  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()),
+                       one.params, params0)
+  assert max(jax.tree.leaves(moved)) > 1e-3, "the steps did not train"
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               two.params, one.params)
+
+
+_HOST_DEVICES = textwrap.dedent("""
+    import sys
+    from rankjax.train import cpu_speed
+    case = sys.argv[1]
+    if case == "explicit":
+      print(cpu_speed.set_host_devices(3, 6))
+    elif case == "auto":
+      cpu_speed.usable_cores = lambda: 4
+      print(cpu_speed.set_host_devices(-1, 6))  # 4 does not divide 6: 3
+    elif case == "bad":
+      try:
+        cpu_speed.set_host_devices(-2, 6)
+      except ValueError as e:
+        print(e)
+    import jax
+    print(len(jax.devices("cpu")))
+""")
+
+
+@pytest.mark.parametrize("case,xla_flags,expected", [
+    ("explicit", "", ["3", "3"]),
+    ("auto", "", ["3", "3"]),
+    # An explicit XLA flag (the tests' simulated mesh) wins over the config.
+    ("explicit", "--xla_force_host_platform_device_count=5", ["5", "5"]),
+    ("bad", "", ["cpu_speed.host_devices=-2: use 0 (JAX's default), -1 (one per core) or a "
+                 "positive device count", "1"]),
+])
+def test_host_devices_are_set_before_the_backend_starts(case, xla_flags, expected):
+  out = subprocess.run([sys.executable, "-c", _HOST_DEVICES, case], capture_output=True,
+                       text=True, timeout=120,
+                       env={"JAX_PLATFORMS": "cpu", "PYTHONPATH": ":".join(sys.path),
+                            "XLA_FLAGS": xla_flags})
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.split("\n")[:2] == expected
