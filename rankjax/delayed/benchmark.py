@@ -300,7 +300,9 @@ def _run(cfg, workdir) -> dict:
       rows, info = dfsn.stream_train(model, three, data.x, test, data.buckets, lr=cfg.lr,
                                      bsz=cfg.batch_size, seed=cfg.model_seed,
                                      start_day=cfg.start_day, end_day=cfg.end_day,
-                                     chunk_days=cfg.chunk_days)
+                                     chunk_days=cfg.chunk_days,
+                                     embedding_optimizer=opts.get("embedding_optimizer",
+                                                                  "dense_adam"))
       info["final"] = None
     else:
       rows, info = T.stream_train(spec["loss"], model, stream, data.x, per_click, test,
@@ -312,8 +314,7 @@ def _run(cfg, workdir) -> dict:
                                   checkpoint_every=cfg.get("checkpoint_every_chunks", 10),
                                   checkpoint_key=_checkpoint_key(cfg))
     info.pop("final")
-    info["embedding_optimizer"] = ("dense_adam" if spec["loss"] == "dfsn"
-                                   else opts.get("embedding_optimizer", "dense_adam"))
+    info["embedding_optimizer"] = opts.get("embedding_optimizer", "dense_adam")
   if not spec.get("truth"):
     info["pretrain_embedding_optimizer"] = embedding_optimizer(cfg)
   info["wall_seconds"] = time.time() - t0

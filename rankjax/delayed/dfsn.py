@@ -12,10 +12,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.delayed import train as T
+from rankjax.optim import sparse
 from rankjax.train import cpu_speed
 
 DAY = 86400
@@ -37,10 +39,12 @@ def _cvr_from(h, params, stats, mask, train):
                           False)[:, 0], stats["cvr"]
 
 
-def main_logits(nets, x, mask, offs, train):
-  """o_M (on the fused input) and o_U, plus M's new CVR batch stats."""
+def main_logits(nets, x, mask, offs, train, e_m=None):
+  """o_M (on the fused input) and o_U, plus M's new CVR batch stats. ``e_m``: M's CVR rows
+  gathered already (the row-wise optimiser differentiates with respect to them)."""
   (pm, sm), (pf, _), (pu, su) = nets["M"], nets["F"], nets["U"]
-  e_m = M.embed(pm["emb_cvr"], x, offs)
+  if e_m is None:
+    e_m = M.embed(pm["emb_cvr"], x, offs)
   e_f = jax.lax.stop_gradient(M.embed(pf["emb_cvr"], x, offs))
   e_u = jax.lax.stop_gradient(M.embed(pu["emb_cvr"], x, offs))
   fu = pm["fusion"]
@@ -50,27 +54,65 @@ def main_logits(nets, x, mask, offs, train):
   return o_m, jax.lax.stop_gradient(o_u[:, 0]), st
 
 
-def make_main_step(tx, offs):
-  @cpu_speed.jit
-  def step(nets, opt, b):
-    pm, sm = nets["M"]
-    rows_v = b["mask"] * (b["tower"] == 1)
-    rows_r = b["mask"] * (b["tower"] == 0)
+def _main_loss(p, emb, sm, nets, b, offs):
+  """M's joint loss (CVR on the fused input, RFR tower) and its new batch stats; ``emb``: M's
+  rows gathered already (row-wise optimiser) or None."""
+  rows_v = b["mask"] * (b["tower"] == 1)
+  rows_r = b["mask"] * (b["tower"] == 0)
+  n2 = dict(nets, M=(p, sm))
+  o_m, o_u, st_c = main_logits(n2, b["x"], b["mask"], offs, True,
+                               e_m=None if emb is None else emb["emb_cvr"])
+  o = o_m + o_u
+  lv = L.reduce(b["y"] * L.lpos(o) + (1 - b["y"]) * L.lneg(o), rows_v)
+  orr, st_r = M.tower_logit(p, sm, "rfr", b["x"], b["mask"], offs, "separate", True, emb=emb)
+  orr = orr[:, 0]
+  lr_ = L.reduce(b["y"] * L.lpos(orr) + (1 - b["y"]) * L.lneg(orr), rows_r)
+  return lv + lr_, {"cvr": st_c, "rfr": st_r}
 
-    def loss(p):
-      n2 = dict(nets, M=(p, sm))
-      o_m, o_u, st_c = main_logits(n2, b["x"], b["mask"], offs, True)
-      o = o_m + o_u
-      lv = L.reduce(b["y"] * L.lpos(o) + (1 - b["y"]) * L.lneg(o), rows_v)
-      orr, st_r = M.tower_logit(p, sm, "rfr", b["x"], b["mask"], offs, "separate", True)
-      orr = orr[:, 0]
-      lr_ = L.reduce(b["y"] * L.lpos(orr) + (1 - b["y"]) * L.lneg(orr), rows_r)
-      return lv + lr_, {"cvr": st_c, "rfr": st_r}
-    (_, st), g = jax.value_and_grad(loss, has_aux=True)(pm)
-    upd, opt = tx.update(g, opt, pm)
-    import optax  # pylint: disable=g-import-not-at-top
-    return dict(nets, M=(optax.apply_updates(pm, upd), st)), opt
-  return step
+
+_M_TABLES = ("emb_cvr", "emb_rfr")
+
+
+def init_main_opt(tx, pm: dict, row_opt=None):
+  """M's optimiser state: dense Adam over everything, or dense Adam for the networks and
+  ``row_opt`` slots for its two tables."""
+  if row_opt is None:
+    return tx.init(pm)
+  return {"dense": tx.init({k: v for k, v in pm.items() if k not in _M_TABLES}),
+          "rows": {k: row_opt.init(pm[k]) for k in _M_TABLES},
+          "row_step": jnp.zeros((), jnp.int32)}
+
+
+def make_main_step(tx, offs, row_opt=None):
+  """M's step: one Adam update of every M parameter on the joint loss; with ``row_opt`` the two
+  tables take row-wise updates of the rows in the batch (``train.sparse_rows_update``)."""
+  if row_opt is None:
+    @cpu_speed.jit
+    def step(nets, opt, b):
+      pm, sm = nets["M"]
+      (_, st), g = jax.value_and_grad(_main_loss, has_aux=True)(pm, None, sm, nets, b, offs)
+      upd, opt = tx.update(g, opt, pm)
+      return dict(nets, M=(optax.apply_updates(pm, upd), st)), opt
+    return step
+
+  @cpu_speed.jit
+  def sparse_step(nets, opt, b):
+    pm, sm = nets["M"]
+    emb = {k: M.embed(pm[k], b["x"], offs) for k in _M_TABLES}
+    dense = {k: v for k, v in pm.items() if k not in _M_TABLES}
+    (_, st), (g_dense, g_emb) = jax.value_and_grad(
+        lambda d, e: _main_loss({**pm, **d}, e, sm, nets, b, offs), argnums=(0, 1),
+        has_aux=True)(dense, emb)
+    upd, opt_dense = tx.update(g_dense, opt["dense"], dense)
+    new = dict(optax.apply_updates(dense, upd))
+    rows = dict(opt["rows"])
+    for k in _M_TABLES:
+      new[k], rows[k] = T.sparse_rows_update(row_opt, pm[k], rows[k], b["x"], b["mask"], offs,
+                                             g_emb[k], opt["row_step"])
+    opt = {"dense": opt_dense, "rows": rows, "row_step": opt["row_step"] + 1}
+    return dict(nets, M=(new, st)), opt
+
+  return sparse_step
 
 
 @cpu_speed.jit
@@ -86,10 +128,13 @@ def _predict(nets, x, offs):
 
 
 def stream_train(model, streams3: dict, feats, test: dict, buckets, *, lr=1e-2, bsz=5000,
-                 seed=42, start_day=17, end_day=24, chunk_days=0.1, log=print):
+                 seed=42, start_day=17, end_day=24, chunk_days=0.1, log=print,
+                 embedding_optimizer="dense_adam"):
   """``streams3`` = {"F": feature stream, "U": FNC stream, "M": ES-DFM stream}; returns rows, info.
 
   F and U only train their CVR towers, so their streams are cut to CVR rows.
+  ``embedding_optimizer``: ``dense_adam`` (the reference) or a row-wise rule of
+  ``rankjax.optim.sparse`` for the tables of all three nets, as the other methods' streams.
   """
   streams3 = {n: (s if n == "M" else {c: v[s["tower"] == 1] for c, v in s.items()})
               for n, s in streams3.items()}
@@ -102,11 +147,18 @@ def stream_train(model, streams3: dict, feats, test: dict, buckets, *, lr=1e-2, 
   # parameters (updated in place), so each gets its own copy.
   copy = lambda tree: jax.tree.map(jnp.copy, tree)  # pylint: disable=unnecessary-lambda-assignment
   nets = {"F": (copy(params), stats), "U": (copy(params), stats), "M": (pm, stats)}
-  opts = {n: T.init_opt(tx, nets[n][0]) for n in ("F", "U")}
-  opt_m = tx.init(pm)
-  steps = {"F": T.make_step("fnc", "separate", tx, offs, {}),
-           "U": T.make_step("fnw", "separate", tx, offs, {"fnw_source": "current"})}
-  main_step = make_main_step(tx, offs)
+  sparse_opts = {}
+  row_opt = None
+  if embedding_optimizer != "dense_adam":
+    row_opt = sparse.get(embedding_optimizer, learning_rate=lr)
+    sparse_opts = {"embedding_optimizer": embedding_optimizer, "lr": lr}
+  init = ((lambda p: T.init_opt(tx, p)) if row_opt is None
+          else (lambda p: T.init_sparse_opt(tx, row_opt, p)))
+  opts = {n: init(nets[n][0]) for n in ("F", "U")}
+  opt_m = init_main_opt(tx, pm, row_opt)
+  steps = {"F": T.make_step("fnc", "separate", tx, offs, dict(sparse_opts)),
+           "U": T.make_step("fnw", "separate", tx, offs, {"fnw_source": "current", **sparse_opts})}
+  main_step = make_main_step(tx, offs, row_opt)
   key = jax.random.PRNGKey(seed)
   n_chunks = int(round((end_day - start_day) / chunk_days))
   edges = [int(round((start_day + chunk_days * k) * DAY)) for k in range(n_chunks + 1)]

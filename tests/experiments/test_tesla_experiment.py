@@ -53,8 +53,8 @@ def test_runlocal_tesla_and_report(tmp_path):
 
 def test_runlocal_dfsn_miss_and_rowwise_tesla_stream(tmp_path):
   """DFSN's three networks start from one pretrained model (each its own copy: the steps donate
-  their parameters); MISS reshapes the CVR head; TESLA with the row-wise optimiser (pretraining
-  and stream) as the medium/full presets run it."""
+  their parameters); MISS reshapes the CVR head; TESLA and DFSN with the row-wise optimiser
+  (pretraining and stream) as the medium/full presets run them."""
   cfg = _config("runlocal")
   cfg.data_dir = str(tmp_path / "sim")
   for method in ("dfsn", "miss"):
@@ -69,6 +69,9 @@ def test_runlocal_dfsn_miss_and_rowwise_tesla_stream(tmp_path):
   names = {p.name for p in (tmp_path / "rowwise" / "seed0_42").iterdir()}
   assert "pretrain_hybrid__rowwise_adam.msgpack" in names and "pretrain_hybrid.msgpack" not in names
   assert not (tmp_path / "rowwise" / "seed0_42" / "tesla" / "stream_checkpoint").exists()
+  cfg.method = "dfsn"  # its three nets stream with the row-wise rule too
+  s = benchmark.run(cfg, tmp_path / "rowwise")
+  assert s["embedding_optimizer"] == "rowwise_adam" and np.isfinite(s["NetCVR/AUC"]), s
 
 
 def test_real_cascade_processed_files_go_through_the_same_path(tmp_path):
