@@ -35,7 +35,10 @@ def base_config() -> ml_collections.ConfigDict:
       "eval_every_epochs": 0.0, "checkpoint_every_epochs": 0.0,
       "early_stopping": {"metric": "auc/mean", "mode": "max", "patience": 0},
       # Log the RMS of each step's dense parameter update (update_rms/all, /shared).
-      "log_update_rms": False})
+      "log_update_rms": False,
+      # Where the early-stopping best state is kept: "disk" (workdir/best, survives a restart) or
+      # "memory" (host RAM, no files; the sweeps, whose workdirs are thrown away, use it).
+      "best_checkpoint": "disk"})
   # kind "pointwise": per-row predictions scored on the host with `metrics`; kind "ranking": the
   # model scores all items and NDCG/Recall/HR@ranking_ks are computed on device, averaged overall
   # and per value of each `ranking_groups` field; `mask_history` removes the user's history items

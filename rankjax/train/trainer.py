@@ -108,6 +108,7 @@ def label_domains(config, spec: F.FeatureSpec) -> dict:
 
 
 def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) -> Setup:
+  ckpt_lib.check_best_kind(config.train.get("best_checkpoint", "disk"))  # before any file
   # Before the first JAX call: the device count is fixed when the backend starts.
   cpu_speed.set_host_devices(config.get("cpu_speed", {}).get("host_devices", 0),
                              config.train.batch_size)
@@ -159,13 +160,18 @@ def setup(config, workdir: str, dataset: data_registry.Dataset | None = None) ->
   ckpt_every = run_config.every_steps(config.train, "checkpoint_every", spe)
   checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), every=ckpt_every,
                                        keep=config.train.get("keep_checkpoints", 3))
-  best = ckpt_lib.Checkpointer(os.path.join(workdir, "best"), every=0, keep=1, async_save=False)
+  best = ckpt_lib.best_checkpointer(workdir, config.train.get("best_checkpoint", "disk"))
   writer = logging_utils.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config.to_dict())
   loop_state = {"best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
   latest = checkpointer.latest_step()
   if latest is not None:
     state, loop_state = _restore(checkpointer, abstract, state_sh, latest)
+    if isinstance(best, ckpt_lib.MemoryCheckpointer) and loop_state.get("best_step") is not None:
+      raise ValueError(f"{workdir}: resuming at step {latest}, but with "
+                       f"train.best_checkpoint='memory' the best state of step "
+                       f"{loop_state['best_step']} died with the earlier process; rerun with "
+                       f"train.best_checkpoint='disk' or in a new workdir")
     writer.truncate_after(latest)
     logging.warning("resumed from %s at step %d", checkpointer.path(latest), latest)
   else:

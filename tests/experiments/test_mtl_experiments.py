@@ -221,6 +221,8 @@ def test_sweep_expands_filters_and_resumes(tmp_path):
   def fake_train(config, workdir, dataset):
     calls.append(workdir)
     assert dataset.name == "synthetic_mmoe"
+    # The workdir is deleted afterwards: the best state stays in memory (no file per improvement).
+    assert config.train.best_checkpoint == "memory"
     return {"metrics": {"test/mse/mean": 0.1}, "steps": 1, "examples_per_sec": 1.0}
 
   get_config = lambda arg: mtl.get_config(arg + ",num_examples=240", experiment="pub",
@@ -269,7 +271,10 @@ def test_reevaluate_adds_new_metrics_and_rejects_changed_ones(tmp_path):
   stored = {"test/mse/mean": 0.1}
   kwargs = dict(paper="pub", get_config=get_config, results_dir=tmp_path / "res",
                 workdir_root=tmp_path / "wd", log=lambda m: None)
-  trained = lambda config, workdir, dataset: {"metrics": dict(stored), "steps": 1}
+  def trained(config, workdir, dataset):
+    del workdir, dataset
+    assert config.train.best_checkpoint == "disk"  # kept workdirs keep their best state
+    return {"metrics": dict(stored), "steps": 1}
   (path,) = sweep.run_grid(runs, train_fn=trained, keep_workdirs=True, **kwargs)
   # No kept checkpoint: nothing to re-evaluate.
   assert sweep.reevaluate(runs, train_fn=None, **kwargs) == []

@@ -144,3 +144,40 @@ def test_learning_rate_schedules():
   c.optimizer.schedule = "exp"
   with pytest.raises(ValueError, match="optimizer.schedule"):
     trainer.learning_rate(c.optimizer, 110)
+
+
+def test_best_state_in_memory_gives_the_disk_results_without_files(tmp_path):
+  """train.best_checkpoint='memory' (the sweeps): the restored best state, hence every final
+  metric, equals the disk path's; no best/ folder is written."""
+  results = {}
+  for kind in ("disk", "memory"):
+    c = _config()
+    c.train.best_checkpoint = kind
+    c.train.num_steps = 40
+    # Evaluate often and make the last evaluation worse than the best, so that the final test
+    # metrics come from a restored earlier state.
+    c.train.eval_every = 5
+    c.optimizer.lr = 0.3
+    results[kind] = trainer.train_offline(c, str(tmp_path / kind))
+  disk, memory = results["disk"], results["memory"]
+  assert memory["metrics"] == disk["metrics"]
+  hist = [l for l in map(json.loads, open(tmp_path / "disk" / "metrics.jsonl"))
+          if l["split"] == "validation"]
+  best = max(h["auc/mean"] for h in hist)
+  assert hist[-1]["auc/mean"] < best, "the test needs a restore of an earlier state"
+  assert os.path.isdir(tmp_path / "disk" / "best")
+  assert not os.path.exists(tmp_path / "memory" / "best")
+
+
+def test_best_state_in_memory_refuses_to_resume_and_bad_kinds_fail_before_any_file(tmp_path):
+  c = _config()
+  c.train.best_checkpoint = "ram"
+  with pytest.raises(ValueError, match="best_checkpoint='ram'"):
+    trainer.setup(c, str(tmp_path / "bad"))
+  assert not os.path.exists(tmp_path / "bad")
+  killed = _run_cli(tmp_path / "killed", "--config.train.best_checkpoint=memory",
+                    env={"RANKJAX_FAULT_SIGKILL_AT_STEP": "23"})
+  assert killed.returncode == -9, killed.stderr[-3000:]
+  again = _run_cli(tmp_path / "killed", "--config.train.best_checkpoint=memory")
+  assert again.returncode == 1
+  assert "died with the earlier process" in again.stderr, again.stderr[-3000:]
