@@ -21,6 +21,7 @@ import numpy as np
 
 from rankjax.experiments_lib import args as args_lib
 from rankjax.experiments_lib import sweep
+from rankjax.train import logging_utils
 
 AXES = ("lr", "seed")  # what a selection cell varies over
 
@@ -227,8 +228,11 @@ def write(records, summaries, out_dir, results_dir=None) -> dict:
   out_dir.mkdir(parents=True, exist_ok=True)
   paths = {"json": out_dir / "lr_selection.json", "table": out_dir / "lr_selection.md"}
   records_all = merged(records, paths["json"])
-  paths["json"].write_text(json.dumps(records_all, indent=1, default=float) + "\n")
-  paths["table"].write_text(markdown(records_all) + "\n" + paired_markdown(records_all))
+  # Atomic: a sweep stopped while writing must not leave a cut JSON that the next sweep merges.
+  logging_utils.write_text_atomic(paths["json"],
+                                  json.dumps(records_all, indent=1, default=float) + "\n")
+  logging_utils.write_text_atomic(paths["table"],
+                                  markdown(records_all) + "\n" + paired_markdown(records_all))
   if results_dir is not None:
     # A record names its runs by their sorted options, not by their file names: match on those.
     have = {sweep.result_path(".", x["options"]).stem for x in summaries}
