@@ -5,6 +5,8 @@
 #   EMB_OPT=dense_adam scripts/reproduce_delayed.sh medium   # the reference's optimiser at medium
 #   LR=0.001 scripts/reproduce_delayed.sh medium   # a global stream lr (Oracle / BDL keep 5e-2)
 #   CONSTANT_FIELDS=16:19:21 scripts/reproduce_delayed.sh medium   # diagnostic: the clock fields blanked
+#   W_V_DAYS=0.05 METHODS=tesla scripts/reproduce_delayed.sh medium   # one point of the W_v^obs
+#                                   sweep (Fig. 7); W_R_DAYS likewise; aux models are retrained
 # Resumable: a (seed, method) cell with a summary.json is skipped; pretrained models, aux models
 # and simulated data are cached under WORKDIR. Cells already in the committed report are restored
 # into WORKDIR first (a fresh checkout resumes the grid; the report keeps them). Writes
@@ -32,6 +34,10 @@ CONSTANT_FIELDS=${CONSTANT_FIELDS:-}
 if [[ -n "$CONSTANT_FIELDS" ]]; then
   LABEL=${LABEL}_const${CONSTANT_FIELDS//:/-}; EXTRA_OPTS="$EXTRA_OPTS,constant_fields=$CONSTANT_FIELDS"
 fi
+# Observation windows other than the spec's 0.01 day (8.3 window sweep): own results label.
+W_V_DAYS=${W_V_DAYS:-}; W_R_DAYS=${W_R_DAYS:-}
+if [[ -n "$W_V_DAYS" ]]; then LABEL=${LABEL}_wv$W_V_DAYS; EXTRA_OPTS="$EXTRA_OPTS,w_v_days=$W_V_DAYS"; fi
+if [[ -n "$W_R_DAYS" ]]; then LABEL=${LABEL}_wr$W_R_DAYS; EXTRA_OPTS="$EXTRA_OPTS,w_r_days=$W_R_DAYS"; fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 $PY scripts/delayed_report.py --restore_only --workdir="$WORKDIR/$LABEL" --out="experiments/tesla/results/$LABEL"
 set +e  # per cell: a failed cell is reported below, not fatal

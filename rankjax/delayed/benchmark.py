@@ -140,6 +140,40 @@ def _cache_suffix(cfg) -> str:
   return suffix + (f"__const{'-'.join(map(str, fields))}" if fields else "")
 
 
+# tesla_netcvr.md 8.3: the observation windows the caches and cells were made with by default.
+DEFAULT_WINDOWS_DAYS = (0.01, 0.01)
+
+
+def _window_suffix(cfg) -> str:
+  """The aux models and the per-click weights depend on the observation windows (they must be
+  retrained when the windows change, 8.3); the pretrained models do not."""
+  windows = (float(cfg.w_v_days), float(cfg.w_r_days))
+  if windows == DEFAULT_WINDOWS_DAYS:
+    return ""
+  return f"__wv{windows[0]:g}_wr{windows[1]:g}"
+
+
+# Settings that change a cell's numbers: a finished cell made with other values is not reused.
+RESULT_SETTINGS = ("preset", "clicks_per_day", "sigma_drift", "calib_n", "pretrain_days",
+                   "start_day", "end_day", "chunk_days", "w_v_days", "w_r_days", "batch_size",
+                   "lr", "pretrain_lr", "constant_fields", "opts", "manual_dir", "format")
+
+
+def _check_finished_cell(path: Path, cfg) -> dict:
+  """The stored summary of a finished cell, after checking that it was made with ``cfg``'s
+  settings (a cell restored from a committed report carries none and is taken as is)."""
+  summary = json.loads(path.read_text())
+  stored = summary.get("config")
+  if stored:
+    now = cfg.to_dict()
+    diff = [f"{k}={stored[k]!r} (asked: {now[k]!r})" for k in RESULT_SETTINGS
+            if k in stored and k in now and stored[k] != now[k]]
+    if diff:
+      raise ValueError(f"{path} was made with other settings: {', '.join(diff)}; use another "
+                       f"workdir (scripts/reproduce_delayed.sh labels each setting) or force=true")
+  return summary
+
+
 def pretrained(cfg, data: Data, workdir: Path, variant: str):
   """The main model of ``variant`` pretrained on days [0, 10) (cached per data/model seed)."""
   path = workdir / f"pretrain_{variant}{_cache_suffix(cfg)}.msgpack"
@@ -160,7 +194,7 @@ def pretrained(cfg, data: Data, workdir: Path, variant: str):
 
 def per_click_constants(cfg, data: Data, workdir: Path, variant: str) -> dict:
   """Frozen-model probabilities every weighted loss needs, for all clicks (cached)."""
-  path = workdir / f"per_click_{variant}{_cache_suffix(cfg)}.npz"
+  path = workdir / f"per_click_{variant}{_cache_suffix(cfg)}{_window_suffix(cfg)}.npz"
   if path.exists():
     return dict(np.load(path))
   pre = data.day < cfg.pretrain_days
@@ -177,7 +211,7 @@ def per_click_constants(cfg, data: Data, workdir: Path, variant: str) -> dict:
     out["p_pre_v"], out["p_pre_r"] = T.predict_dual(model, data.x, offs)
     logging_utils.write_npz_atomic(ppath, out)
   for i, kind in enumerate(("cvr_inw_tn", "rfr_inw_tn", "tn_dp")):
-    apath = workdir / f"aux_{kind}{_cache_suffix(cfg)}.npz"
+    apath = workdir / f"aux_{kind}{_cache_suffix(cfg)}{_window_suffix(cfg)}.npz"
     if apath.exists():
       probs = np.load(apath)["p"]
     else:
@@ -266,7 +300,7 @@ def _run(cfg, workdir) -> dict:
   seed_dir.mkdir(parents=True, exist_ok=True)
   out_dir = seed_dir / method
   if (out_dir / "summary.json").exists() and not cfg.get("force", False):
-    return json.loads((out_dir / "summary.json").read_text())
+    return _check_finished_cell(out_dir / "summary.json", cfg)
   if cfg.get("force", False):
     stream_checkpoint.clear(out_dir / "stream_checkpoint")
   t0 = time.time()

@@ -110,3 +110,20 @@ def test_cached_models_load_as_device_arrays(tmp_path):
   back = benchmark._load(tmp_path / "m.msgpack")
   assert all(isinstance(x, jax.Array) for x in jax.tree.leaves(back))
   np.testing.assert_array_equal(back["params"]["emb"], tree["params"]["emb"])
+
+
+def test_other_observation_windows_get_their_own_aux_caches_and_refuse_a_finished_cell(tmp_path):
+  cfg = _config("runlocal")
+  assert benchmark._window_suffix(cfg) == ""  # pylint: disable=protected-access
+  cell = tmp_path / f"seed{cfg.data_seed}_{cfg.model_seed}" / cfg.method
+  cell.mkdir(parents=True)
+  stored = {"method": cfg.method, "config": cfg.to_dict(), "NetCVR/AUC": 0.7}
+  (cell / "summary.json").write_text(json.dumps(stored))
+  assert benchmark.run(cfg, tmp_path)["NetCVR/AUC"] == 0.7  # same settings: the cell is reused
+  cfg.w_v_days = 0.05  # one point of the window sweep (8.3): aux models must be retrained
+  assert benchmark._window_suffix(cfg) == "__wv0.05_wr0.01"  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match=r"w_v_days=0.01 \(asked: 0.05\)"):
+    benchmark.run(cfg, tmp_path)
+  restored = {"method": cfg.method, "NetCVR/AUC": 0.6, "restored_from": "results/medium"}
+  (cell / "summary.json").write_text(json.dumps(restored))  # no settings stored: taken as is
+  assert benchmark.run(cfg, tmp_path)["NetCVR/AUC"] == 0.6
