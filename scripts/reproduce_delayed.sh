@@ -36,8 +36,19 @@ if [[ -n "$CONSTANT_FIELDS" ]]; then
 fi
 # Observation windows other than the spec's 0.01 day (8.3 window sweep): own results label.
 W_V_DAYS=${W_V_DAYS:-}; W_R_DAYS=${W_R_DAYS:-}
+WINDOW_BASE=$LABEL
 if [[ -n "$W_V_DAYS" ]]; then LABEL=${LABEL}_wv$W_V_DAYS; EXTRA_OPTS="$EXTRA_OPTS,w_v_days=$W_V_DAYS"; fi
 if [[ -n "$W_R_DAYS" ]]; then LABEL=${LABEL}_wr$W_R_DAYS; EXTRA_OPTS="$EXTRA_OPTS,w_r_days=$W_R_DAYS"; fi
+if [[ "$LABEL" != "$WINDOW_BASE" ]]; then
+  # The pretrained models do not depend on the windows: a window label links the base label's.
+  for pair in $SEEDS; do
+    d=${pair%%:*}; s=${pair##*:}; mkdir -p "$WORKDIR/$LABEL/seed${d}_${s}"
+    for f in "$WORKDIR/$WINDOW_BASE/seed${d}_${s}"/pretrain_*.msgpack; do
+      link="$WORKDIR/$LABEL/seed${d}_${s}/$(basename "$f")"
+      if [[ -e "$f" && ! -e "$link" ]]; then ln -s "$(realpath "$f")" "$link"; fi
+    done
+  done
+fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 $PY scripts/delayed_report.py --restore_only --workdir="$WORKDIR/$LABEL" --out="experiments/tesla/results/$LABEL"
 set +e  # per cell: a failed cell is reported below, not fatal
