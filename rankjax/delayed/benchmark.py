@@ -153,21 +153,16 @@ def _window_suffix(cfg) -> str:
   return f"__wv{windows[0]:g}_wr{windows[1]:g}"
 
 
-# Settings that change a cell's numbers: a finished cell made with other values is not reused.
-RESULT_SETTINGS = ("preset", "clicks_per_day", "sigma_drift", "calib_n", "pretrain_days",
-                   "start_day", "end_day", "chunk_days", "w_v_days", "w_r_days", "batch_size",
-                   "lr", "pretrain_lr", "constant_fields", "opts", "manual_dir", "format")
-
-
 def _check_finished_cell(path: Path, cfg) -> dict:
-  """The stored summary of a finished cell, after checking that it was made with ``cfg``'s
-  settings (a cell restored from a committed report carries none and is taken as is)."""
+  """The stored summary of a finished cell, after checking that it was made with the settings a
+  resumed stream must share (``_checkpoint_key``; a cell restored from a committed report carries
+  none and is taken as is; a setting the stored config lacks predates it and is not compared)."""
   summary = json.loads(path.read_text())
   stored = summary.get("config")
   if stored:
-    now = cfg.to_dict()
-    diff = [f"{k}={stored[k]!r} (asked: {now[k]!r})" for k in RESULT_SETTINGS
-            if k in stored and k in now and stored[k] != now[k]]
+    now = json.loads(json.dumps(_checkpoint_key(cfg), default=str))
+    diff = [f"{k}={stored[k]!r} (asked: {v!r})" for k, v in now.items()
+            if k in stored and stored[k] != v]
     if diff:
       raise ValueError(f"{path} was made with other settings: {', '.join(diff)}; use another "
                        f"workdir (scripts/reproduce_delayed.sh labels each setting) or force=true")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rankjax.delayed import report
 from rankjax.metrics import classification as C
 from rankjax.train.logging_utils import write_text_atomic
 
@@ -62,18 +63,10 @@ def collect(results_root: Path, base: str, method: str = "tesla") -> dict:
   return {axis: sorted(points, key=lambda p: p[0]) for axis, points in out.items()}
 
 
-def _mean_std(rows: dict, key: str) -> tuple[float, float, int]:
-  v = np.array([r[key] for r in rows.values()], float)
-  v = v[np.isfinite(v)]
-  if not len(v):
-    return float("nan"), float("nan"), 0
-  return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
-
-
 def peak(points: list, key: str = "RI-AUC") -> dict:
   """Where the mean of ``key`` peaks; ``interior`` when neither end of the swept range (the
   should-hold pattern for W_v^obs: the paper's best is 0.05 day, inside 0.003-0.25)."""
-  means = [_mean_std(rows, key)[0] for _, rows in points]
+  means = [report.mean_std(rows, key)[0] for _, rows in points]
   if len(points) < 3 or not np.isfinite(means).any():
     return {"days": None, "interior": None, "points": len(points)}
   i = int(np.nanargmax(means))
@@ -88,7 +81,7 @@ def markdown(sweep: dict, method: str) -> str:
     for days, rows in points:
       cells = []
       for key, digits in (("AUC", 4), ("PRAUC", 4), ("RI-AUC", 1), ("RI-PRAUC", 1)):
-        m, s, _ = _mean_std(rows, key)
+        m, s, _ = report.mean_std(rows, key)
         cells.append(f"{m:.{digits}f} ± {s:.{digits}f}")
       lines.append(f"| {AXES[axis]} | {days:g} | " + " | ".join(cells) + f" | {len(rows)} |")
   lines.append("")
@@ -108,7 +101,7 @@ def plot(sweep: dict, path: Path, method: str) -> Path:
   for ax, (axis, points) in zip(axes[0], sweep.items()):
     if points:
       days = [d for d, _ in points]
-      stats = [_mean_std(rows, "RI-AUC") for _, rows in points]
+      stats = [report.mean_std(rows, "RI-AUC") for _, rows in points]
       ax.errorbar(days, [m for m, _, _ in stats], yerr=[s for _, s, _ in stats], marker="o",
                   capsize=3)
       ax.set_xscale("log")

@@ -85,18 +85,10 @@ class MemoryCheckpointer:
   several processes."""
 
   def __init__(self):
-    self.directory = "memory"
-    self.every = 0
     self._step, self._state, self._loop = None, None, None
 
   def latest_step(self) -> int | None:
     return self._step
-
-  def path(self, step: int) -> str:
-    return f"memory (step {step})"
-
-  def should_save(self, step: int) -> bool:
-    return False
 
   def save(self, step: int, state, loop_state: dict, *, force: bool = False) -> bool:
     if not force:
@@ -112,9 +104,6 @@ class MemoryCheckpointer:
       raise ValueError(f"no state of step {step} in memory (holding {self._step})")
     state = jax.tree.map(lambda a, x: jax.device_put(x, a.sharding), abstract_state, self._state)
     return state, copy.deepcopy(self._loop)
-
-  def wait(self):
-    pass
 
   def close(self):
     self._state = None
