@@ -12,7 +12,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
@@ -73,46 +72,25 @@ def _main_loss(p, emb, sm, nets, b, offs):
 _M_TABLES = ("emb_cvr", "emb_rfr")
 
 
+def _main_step_loss(offs):
+  """M's loss in ``train.make_joint_step``'s form; the frozen F and U come in as ``frozen``."""
+  def loss(p, sm, b, emb, frozen):
+    return _main_loss(p, emb, sm, dict(frozen, M=(p, sm)), b, offs)
+  return loss
+
+
 def init_main_opt(tx, pm: dict, row_opt=None):
   """M's optimiser state: dense Adam over everything, or dense Adam for the networks and
   ``row_opt`` slots for its two tables."""
-  if row_opt is None:
-    return tx.init(pm)
-  return {"dense": tx.init({k: v for k, v in pm.items() if k not in _M_TABLES}),
-          "rows": {k: row_opt.init(pm[k]) for k in _M_TABLES},
-          "row_step": jnp.zeros((), jnp.int32)}
+  return T.init_joint_opt(tx, row_opt, pm, _M_TABLES)
 
 
 def make_main_step(tx, offs, row_opt=None):
-  """M's step: one Adam update of every M parameter on the joint loss; with ``row_opt`` the two
-  tables take row-wise updates of the rows in the batch (``train.sparse_rows_update``)."""
-  if row_opt is None:
-    @cpu_speed.jit
-    def step(nets, opt, b):
-      pm, sm = nets["M"]
-      (_, st), g = jax.value_and_grad(_main_loss, has_aux=True)(pm, None, sm, nets, b, offs)
-      upd, opt = tx.update(g, opt, pm)
-      return dict(nets, M=(optax.apply_updates(pm, upd), st)), opt
-    return step
-
-  @cpu_speed.jit
-  def sparse_step(nets, opt, b):
-    pm, sm = nets["M"]
-    emb = {k: M.embed(pm[k], b["x"], offs) for k in _M_TABLES}
-    dense = {k: v for k, v in pm.items() if k not in _M_TABLES}
-    (_, st), (g_dense, g_emb) = jax.value_and_grad(
-        lambda d, e: _main_loss({**pm, **d}, e, sm, nets, b, offs), argnums=(0, 1),
-        has_aux=True)(dense, emb)
-    upd, opt_dense = tx.update(g_dense, opt["dense"], dense)
-    new = dict(optax.apply_updates(dense, upd))
-    rows = dict(opt["rows"])
-    for k in _M_TABLES:
-      new[k], rows[k] = T.sparse_rows_update(row_opt, pm[k], rows[k], b["x"], b["mask"], offs,
-                                             g_emb[k], opt["row_step"])
-    opt = {"dense": opt_dense, "rows": rows, "row_step": opt["row_step"] + 1}
-    return dict(nets, M=(new, st)), opt
-
-  return sparse_step
+  """M's step ``(pm, sm, opt, batch, frozen) -> (pm, sm, opt)``: one Adam update of every M
+  parameter on the joint loss; with ``row_opt`` the two tables take row-wise updates of the rows
+  in the batch. ``frozen`` = {"F": (params, stats), "U": ...} is only read; M's parameters and
+  optimiser state are donated (updated in place)."""
+  return T.make_joint_step(_main_step_loss(offs), _M_TABLES, tx, row_opt, offs)
 
 
 @cpu_speed.jit
@@ -143,8 +121,8 @@ def stream_train(model, streams3: dict, feats, test: dict, buckets, *, lr=1e-2, 
   tx = T.adam(lr)
   width = len(buckets) * M.EMB_DIM
   pm = dict(params, fusion=init_fusion(jax.random.PRNGKey(seed + 11), width))
-  # F and U start from the pretrained model but are trained apart, and their steps donate their
-  # parameters (updated in place), so each gets its own copy.
+  # All three nets start from the pretrained model and every step donates its net's parameters
+  # (updated in place): F and U get copies, M takes the model's own arrays.
   copy = lambda tree: jax.tree.map(jnp.copy, tree)  # pylint: disable=unnecessary-lambda-assignment
   nets = {"F": (copy(params), stats), "U": (copy(params), stats), "M": (pm, stats)}
   sparse_opts = {}
@@ -176,7 +154,8 @@ def stream_train(model, streams3: dict, feats, test: dict, buckets, *, lr=1e-2, 
       for i, j in T.batches(b - a, bsz):
         batch = T.make_batch(cols, i, j, bsz)
         if name == "M":
-          nets, opt_m = main_step(nets, opt_m, batch)
+          pm, sm, opt_m = main_step(*nets["M"], opt_m, batch, {n: nets[n] for n in ("F", "U")})
+          nets["M"] = (pm, sm)
         else:
           key, kk = jax.random.split(key)
           p, st = nets[name]

@@ -9,7 +9,6 @@ about 1 GB of tables and moments per set.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -18,7 +17,6 @@ from rankjax.delayed import losses as L
 from rankjax.delayed import models as M
 from rankjax.delayed import train as T
 from rankjax.optim import sparse
-from rankjax.train import cpu_speed
 from rankjax.train import progress
 
 DENSE = "dense_adam"
@@ -28,45 +26,6 @@ def _row_opt(embedding_optimizer: str, lr: float):
   return None if embedding_optimizer == DENSE else sparse.get(embedding_optimizer, learning_rate=lr)
 
 
-def init_opt(tx, row_opt, params: dict, tables) -> dict:
-  if row_opt is None:
-    return tx.init(params)
-  return {"dense": tx.init({k: v for k, v in params.items() if k not in tables}),
-          "rows": {k: row_opt.init(params[k]) for k in tables},
-          "row_step": jnp.zeros((), jnp.int32)}
-
-
-def make_step(loss, tables, tx, row_opt, offs):
-  """Jitted ``(params, stats, opt, batch) -> (params, stats, opt)`` for ``loss(params, stats,
-  batch, emb) -> (scalar, new stats)``; ``emb`` is None (dense) or the gathered rows of
-  ``tables``, whose gradients go to the row-wise update. Parameters and optimiser state are
-  donated: at CASCADE's sizes a step that may not update them in place copies every table."""
-  if row_opt is None:
-    @cpu_speed.jit(donate_argnums=(0, 2))
-    def step(params, stats, opt, b):
-      (_, new_stats), g = jax.value_and_grad(lambda p: loss(p, stats, b, None),
-                                             has_aux=True)(params)
-      upd, opt = tx.update(g, opt, params)
-      return optax.apply_updates(params, upd), new_stats, opt
-    return step
-
-  @cpu_speed.jit(donate_argnums=(0, 2))
-  def sparse_step(params, stats, opt, b):
-    emb = {k: M.embed(params[k], b["x"], offs) for k in tables}
-    dense = {k: v for k, v in params.items() if k not in tables}
-    (_, new_stats), (g_dense, g_emb) = jax.value_and_grad(
-        lambda d, e: loss({**params, **d}, stats, b, e), argnums=(0, 1), has_aux=True)(dense, emb)
-    upd, dense_opt = tx.update(g_dense, opt["dense"], dense)
-    params = {**params, **optax.apply_updates(dense, upd)}
-    rows = dict(opt["rows"])
-    for k in tables:
-      params[k], rows[k] = T.sparse_rows_update(row_opt, params[k], rows[k], b["x"], b["mask"],
-                                                offs, g_emb[k], opt["row_step"])
-    return params, new_stats, {"dense": dense_opt, "rows": rows,
-                               "row_step": opt["row_step"] + 1}
-  return sparse_step
-
-
 def pretrain_dual(key, x, pay, refund, buckets, variant, *, lr=5e-2, bsz=5000, seed=42,
                   embedding_optimizer: str = DENSE):
   offs = jnp.asarray(M.offsets(buckets))
@@ -74,7 +33,7 @@ def pretrain_dual(key, x, pay, refund, buckets, variant, *, lr=5e-2, bsz=5000, s
   tables = tuple(k for k in T.EMB_KEYS if k in params)
   tx = optax.adam(lr)
   row_opt = _row_opt(embedding_optimizer, lr)
-  opt = init_opt(tx, row_opt, params, tables)
+  opt = T.init_joint_opt(tx, row_opt, params, tables)
 
   def loss(p, stats, b, emb):
     ov, sv = M.tower_logit(p, stats, "cvr", b["x"], b["mask"], offs, variant, True, emb=emb)
@@ -83,7 +42,7 @@ def pretrain_dual(key, x, pay, refund, buckets, variant, *, lr=5e-2, bsz=5000, s
     lr_ = b["refund"] * L.lpos(orr[:, 0]) + (1 - b["refund"]) * L.lneg(orr[:, 0])
     return lv + L.reduce(lr_, b["mask"] * b["pay"]), {"cvr": sv, "rfr": sr}
 
-  step = make_step(loss, tables, tx, row_opt, offs)
+  step = T.make_joint_step(loss, tables, tx, row_opt, offs)
   order = np.random.default_rng(seed).permutation(len(x))
   cols = {"x": x[order], "pay": pay[order].astype(np.float32),
           "refund": refund[order].astype(np.float32)}
@@ -130,8 +89,8 @@ def pretrain_aux(key, x, targets: dict, buckets, *, lr=5e-2, bsz=5000, seed=42,
   params, stats = M.init_aux(key, buckets)
   tx = T.adam(lr)
   row_opt = _row_opt(embedding_optimizer, lr)
-  opt = init_opt(tx, row_opt, params, ("emb",))
-  step = make_step(_aux_loss(offs), ("emb",), tx, row_opt, offs)
+  opt = T.init_joint_opt(tx, row_opt, params, ("emb",))
+  step = T.make_joint_step(_aux_loss(offs), ("emb",), tx, row_opt, offs)
   rows = np.flatnonzero(targets["row"])
   rows = rows[np.random.default_rng(seed).permutation(len(rows))]
   cols = {"x": x[rows]}

@@ -69,6 +69,62 @@ def sparse_rows_update(row_opt, table, slots, x, mask, offs, g_emb, step):
   return sparse.apply(row_opt, table, slots, uniq, g_rows, step)
 
 
+def rows_value_and_grad(loss_fn, params, tables, x, offs):
+  """``loss_fn(dense, emb) -> (loss, aux)`` with its gradients with respect to the non-table
+  parameters and to the rows of ``tables`` gathered for ``x``: what a row-wise optimiser takes
+  instead of a whole-table gradient."""
+  emb = {k: M.embed(params[k], x, offs) for k in tables}
+  # Every table stays out of ``dense``: a dense gradient of an untouched table is all zeros but
+  # still the table's size.
+  dense = {k: v for k, v in params.items() if k not in tables and k not in EMB_KEYS}
+  return jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(dense, emb)
+
+
+def update_tables(row_opt, params: dict, rows: dict, tables, b, offs, g_emb, step):
+  """``sparse_rows_update`` of each of ``tables`` with the batch's rows; new (params, rows)."""
+  params, rows = dict(params), dict(rows)
+  for k in tables:
+    params[k], rows[k] = sparse_rows_update(row_opt, params[k], rows[k], b["x"], b["mask"], offs,
+                                            g_emb[k], step)
+  return params, rows
+
+
+def init_joint_opt(tx, row_opt, params: dict, tables) -> dict:
+  """State for ``make_joint_step``: ``tx`` over everything, or ``tx`` over the networks and
+  ``row_opt`` slots for ``tables``."""
+  if row_opt is None:
+    return tx.init(params)
+  return {"dense": tx.init({k: v for k, v in params.items() if k not in tables}),
+          "rows": {k: row_opt.init(params[k]) for k in tables},
+          "row_step": jnp.zeros((), jnp.int32)}
+
+
+def make_joint_step(loss, tables, tx, row_opt, offs):
+  """Jitted ``(params, stats, opt, batch, *extra) -> (params, stats, opt)``: one update of every
+  parameter on ``loss(params, stats, batch, emb, *extra) -> (scalar, new stats)``. ``emb`` is
+  None (``row_opt`` None: ``tx`` on everything) or the gathered rows of ``tables``, which take
+  ``row_opt`` on the rows in the batch. ``extra``: arrays the loss only reads (DFSN's frozen
+  nets). Parameters and optimiser state are donated: at CASCADE's sizes a step that may not
+  update them in place copies every table."""
+  def dense_step(params, stats, opt, b, *extra):
+    (_, new_stats), g = jax.value_and_grad(lambda p: loss(p, stats, b, None, *extra),
+                                           has_aux=True)(params)
+    upd, opt = tx.update(g, opt, params)
+    return optax.apply_updates(params, upd), new_stats, opt
+
+  def sparse_step(params, stats, opt, b, *extra):
+    (_, new_stats), (g_dense, g_emb) = rows_value_and_grad(
+        lambda d, e: loss({**params, **d}, stats, b, e, *extra), params, tables, b["x"], offs)
+    dense = {k: params[k] for k in g_dense}
+    upd, dense_opt = tx.update(g_dense, opt["dense"], dense)
+    params = {**params, **optax.apply_updates(dense, upd)}
+    params, rows = update_tables(row_opt, params, opt["rows"], tables, b, offs, g_emb,
+                                 opt["row_step"])
+    return params, new_stats, {"dense": dense_opt, "rows": rows, "row_step": opt["row_step"] + 1}
+
+  return cpu_speed.jit(dense_step if row_opt is None else sparse_step, donate_argnums=(0, 2))
+
+
 # -- batching -----------------------------------------------------------------------------------
 def batches(n: int, bsz: int):
   for a in range(0, n, bsz):
@@ -217,22 +273,16 @@ def make_step(method: str, variant: str, tx, offs, opts: dict):
 
   def sparse_half(loss_fn, tower, groups, params, stats, opt, b, key):
     parts = M.emb_parts(variant)[tower]
-    emb = {k: M.embed(params[k], b["x"], offs) for k in parts}
-    dense = {k: v for k, v in params.items() if k not in EMB_KEYS}
-    (loss, st), (g_dense, g_emb) = jax.value_and_grad(
-        lambda d, e: loss_fn({**params, **d}, stats, b, key, emb=e), argnums=(0, 1),
-        has_aux=True)(dense, emb)
+    (loss, st), (g_dense, g_emb) = rows_value_and_grad(
+        lambda d, e: loss_fn({**params, **d}, stats, b, key, emb=e), params, parts, b["x"], offs)
     params, opt = dict(params), dict(opt)
     for g in groups:
       sub = {k: params[k] for k in M.GROUPS[g] if k in params and k not in EMB_KEYS}
       if sub:
         upd, opt[g] = tx.update({k: g_dense[k] for k in sub}, opt[g], sub)
         params.update(optax.apply_updates(sub, upd))
-    rows = dict(opt["rows"])
-    for k in parts:
-      params[k], rows[k] = sparse_rows_update(row_opt, params[k], rows[k], b["x"], b["mask"],
-                                              offs, g_emb[k], opt["row_step"])
-    opt["rows"] = rows
+    params, opt["rows"] = update_tables(row_opt, params, opt["rows"], parts, b, offs, g_emb,
+                                        opt["row_step"])
     return params, opt, loss, st
 
   @cpu_speed.jit(donate_argnums=(0, 2))
