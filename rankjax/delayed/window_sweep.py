@@ -5,6 +5,8 @@ Each point is a results label written by ``scripts/reproduce_delayed.sh`` with `
 ``W_R_DAYS`` (``<base>_wv0.05``, ``<base>_wr0.25``); the base label is the 0.01 / 0.01 point. RI
 is taken against the base label's Pre-trained and Oracle cells of the same seed pair: neither
 depends on the windows (Pre-trained is frozen, the Oracle streams true labels at click time).
+Each axis keeps only the seed pairs that every one of its points has, so that a mean over three
+seed pairs at the base point is never set beside one seed pair at another.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def _ri(value, pre, orc):
 
 
 def collect(results_root: Path, base: str, method: str = "tesla") -> dict:
-  """{axis: [(days, {seed: {"AUC", "PRAUC", "RI-AUC", "RI-PRAUC"}})]} sorted by days."""
+  """{axis: [(days, {seed: {"AUC", "PRAUC", "RI-AUC", "RI-PRAUC"}})]} sorted by days, on the
+  seed pairs common to every point of the axis."""
   base_seeds = json.loads((Path(results_root) / base / "summary.json").read_text())["per_seed"]
   out = {axis: [] for axis in AXES}
   for axis, days, d in labels(results_root, base):
@@ -60,7 +63,15 @@ def collect(results_root: Path, base: str, method: str = "tesla") -> dict:
       rows[seed] = row
     if rows:
       out[axis].append((days, rows))
-  return {axis: sorted(points, key=lambda p: p[0]) for axis, points in out.items()}
+  for axis, points in out.items():
+    common = set.intersection(*(set(rows) for _, rows in points)) if points else set()
+    out[axis] = sorted(((days, {k: v for k, v in rows.items() if k in common})
+                        for days, rows in points), key=lambda p: p[0])
+  return out
+
+
+def seed_pairs(points: list) -> list[str]:
+  return sorted(points[0][1]) if points else []
 
 
 def peak(points: list, key: str = "RI-AUC") -> dict:
@@ -70,7 +81,12 @@ def peak(points: list, key: str = "RI-AUC") -> dict:
   if len(points) < 3 or not np.isfinite(means).any():
     return {"days": None, "interior": None, "points": len(points)}
   i = int(np.nanargmax(means))
-  return {"days": points[i][0], "interior": 0 < i < len(points) - 1, "points": len(points)}
+  # Per seed pair too: a mean can peak inside while no single seed pair does.
+  per_seed = [int(np.nanargmax([rows[s].get(key, np.nan) for _, rows in points]))
+              for s in seed_pairs(points)]
+  return {"days": points[i][0], "interior": 0 < i < len(points) - 1, "points": len(points),
+          "seeds_interior": sum(0 < j < len(points) - 1 for j in per_seed),
+          "seeds": len(per_seed)}
 
 
 def markdown(sweep: dict, method: str) -> str:
@@ -88,8 +104,11 @@ def markdown(sweep: dict, method: str) -> str:
   for axis, points in sweep.items():
     p = peak(points)
     where = ("not enough points (3 needed)" if p["days"] is None else
-             f"{p['days']:g} day, {'inside' if p['interior'] else 'at an end of'} the swept range")
-    lines.append(f"* {AXES[axis]}: RI-AUC peaks at {where}.")
+             f"{p['days']:g} day, {'inside' if p['interior'] else 'at an end of'} the swept range"
+             f" (inside on {p['seeds_interior']} of {p['seeds']} seed pairs)")
+    pairs = ", ".join(seed_pairs(points)) or "none"
+    lines.append(f"* {AXES[axis]}: RI-AUC peaks at {where}; seed pairs common to every point: "
+                 f"{pairs}.")
   return "\n".join(lines) + "\n"
 
 

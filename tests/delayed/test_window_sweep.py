@@ -29,14 +29,18 @@ def test_sweep_points_ri_and_interior_peak(tmp_path):
   sweep = window_sweep.collect(tmp_path, "medium")
   assert [d for d, _ in sweep["wv"]] == [0.003, 0.01, 0.05, 0.25]
   assert [d for d, _ in sweep["wr"]] == [0.01, 0.25]
+  # W_r^obs has seed1_43 at its base point only: the axis keeps seed0_42 alone.
+  assert [sorted(rows) for _, rows in sweep["wr"]] == [["seed0_42"], ["seed0_42"]]
   # RI = (0.715 - 0.70) / (0.72 - 0.70) = 75 %, from the base label's cells of the same seed.
   assert sweep["wv"][2][1]["seed1_43"]["RI-AUC"] == pytest.approx(75.0)
-  assert window_sweep.peak(sweep["wv"]) == {"days": 0.05, "interior": True, "points": 4}
+  assert window_sweep.peak(sweep["wv"]) == {"days": 0.05, "interior": True, "points": 4,
+                                            "seeds_interior": 2, "seeds": 2}
   assert window_sweep.peak(sweep["wr"])["interior"] is None  # two points cannot peak inside
   out = window_sweep.write(tmp_path, "medium")
   text = out["table"].read_text()
   assert "| W_v^obs | 0.05 | 0.7150 ± 0.0000 |" in text
-  assert "W_v^obs: RI-AUC peaks at 0.05 day, inside the swept range" in text
+  assert ("W_v^obs: RI-AUC peaks at 0.05 day, inside the swept range (inside on 2 of 2 seed "
+          "pairs); seed pairs common to every point: seed0_42, seed1_43." in text)
   assert out["plot"].read_bytes()[:4] == b"\x89PNG"
 
 
@@ -47,4 +51,17 @@ def test_a_peak_at_the_end_of_the_range_is_reported_as_such(tmp_path):
   for days, auc in (("0.003", 0.700), ("0.25", 0.719)):
     _label(tmp_path, f"small_wv{days}", {"tesla": {"s": _cell(auc)}})
   p = window_sweep.peak(window_sweep.collect(tmp_path, "small")["wv"])
-  assert p == {"days": 0.25, "interior": False, "points": 3}
+  assert p == {"days": 0.25, "interior": False, "points": 3, "seeds_interior": 0, "seeds": 1}
+
+
+def test_the_mean_uses_only_seed_pairs_every_point_has(tmp_path):
+  seeds = ("a", "b", "c")
+  base = {"pretrained": {s: _cell(0.70) for s in seeds}, "oracle": {s: _cell(0.72) for s in seeds},
+          "tesla": {"a": _cell(0.71), "b": _cell(0.60), "c": _cell(0.60)}}
+  _label(tmp_path, "m", base)
+  for days, auc in (("0.003", 0.705), ("0.05", 0.708)):
+    _label(tmp_path, f"m_wv{days}", {"tesla": {"a": _cell(auc)}})
+  points = window_sweep.collect(tmp_path, "m")["wv"]
+  # With b and c in the base point's mean (0.6367) the peak would move to 0.05 day.
+  assert [sorted(rows) for _, rows in points] == [["a"]] * 3
+  assert window_sweep.peak(points)["days"] == 0.01
