@@ -94,6 +94,8 @@ def markdown(sweep: dict, method: str) -> str:
            "NetCVR, mean ± std over seed pairs; RI against the base label's Pre-trained and Oracle.",
            "", "| window | days | AUC | PRAUC | RI-AUC | RI-PRAUC | seeds |", "|---|---|---|---|---|---|---|"]
   for axis, points in sweep.items():
+    if len(points) < 2:  # the base point alone: this window was not swept
+      continue
     for days, rows in points:
       cells = []
       for key, digits in (("AUC", 4), ("PRAUC", 4), ("RI-AUC", 1), ("RI-PRAUC", 1)):
@@ -102,6 +104,9 @@ def markdown(sweep: dict, method: str) -> str:
       lines.append(f"| {AXES[axis]} | {days:g} | " + " | ".join(cells) + f" | {len(rows)} |")
   lines.append("")
   for axis, points in sweep.items():
+    if len(points) < 2:
+      lines.append(f"* {AXES[axis]}: not swept.")
+      continue
     p = peak(points)
     where = ("not enough points (3 needed)" if p["days"] is None else
              f"{p['days']:g} day, {'inside' if p['interior'] else 'at an end of'} the swept range"
@@ -116,8 +121,9 @@ def plot(sweep: dict, path: Path, method: str) -> Path:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, len(AXES), figsize=(9, 3.5), squeeze=False)
-  for ax, (axis, points) in zip(axes[0], sweep.items()):
+  swept = {axis: points for axis, points in sweep.items() if len(points) >= 2} or sweep
+  fig, axes = plt.subplots(1, len(swept), figsize=(4.5 * len(swept), 3.5), squeeze=False)
+  for ax, (axis, points) in zip(axes[0], swept.items()):
     if points:
       days = [d for d, _ in points]
       stats = [report.mean_std(rows, "RI-AUC") for _, rows in points]
@@ -126,7 +132,7 @@ def plot(sweep: dict, path: Path, method: str) -> Path:
       ax.set_xscale("log")
     ax.set_xlabel(f"{AXES[axis]} (days)")
     ax.set_ylabel("NetCVR RI-AUC (%)")
-    ax.set_title(f"{method}: {AXES[axis]}")
+    ax.set_title(f"{method}: {AXES[axis]}, {len(seed_pairs(points))} seed pair(s)")
   fig.tight_layout()
   tmp = path.with_suffix(".tmp.png")
   fig.savefig(tmp, dpi=110)

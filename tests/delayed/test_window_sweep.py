@@ -50,6 +50,8 @@ def test_a_peak_at_the_end_of_the_range_is_reported_as_such(tmp_path):
   _label(tmp_path, "small", cells)
   for days, auc in (("0.003", 0.700), ("0.25", 0.719)):
     _label(tmp_path, f"small_wv{days}", {"tesla": {"s": _cell(auc)}})
+  assert "* W_r^obs: not swept." in window_sweep.markdown(window_sweep.collect(tmp_path, "small"),
+                                                         "tesla")
   p = window_sweep.peak(window_sweep.collect(tmp_path, "small")["wv"])
   assert p == {"days": 0.25, "interior": False, "points": 3, "seeds_interior": 0, "seeds": 1}
 
