@@ -10,6 +10,9 @@
 * ``rng``: six dropout keep-masks of ``[128, 50, 64]`` with the (unrolled) Threefry against ``rbg``.
 * ``pretrain``: TESLA's dual-tower pretraining step at CASCADE bucket sizes, row-wise sparse Adam
   against dense Adam.
+* ``dfsn``: DFSN's main-net step (``dfsn.make_main_step``, row-wise Adam) at CASCADE bucket
+  sizes, donating M's parameters and optimiser state against the same step without donation
+  (then XLA copies M's tables at every step).
 * ``host_args``: a jitted lookup into a 1 GB table (a `full` TESLA model's size) passed as a numpy
   array against the same table already on the device: a numpy argument is copied whole per call.
 
@@ -26,7 +29,7 @@ import numpy as np
 from rankjax.layers import embedding
 from rankjax.train import cpu_speed
 
-_PROBES = flags.DEFINE_list("probes", ["dedupe", "wgrad", "rng"], "dedupe, wgrad, rng, pretrain, host_args")
+_PROBES = flags.DEFINE_list("probes", ["dedupe", "wgrad", "rng"], "dedupe, wgrad, rng, pretrain, dfsn, host_args")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "timing rounds (the median is printed)")
 _CALLS = flags.DEFINE_integer("calls", 20, "calls per round")
 
@@ -140,6 +143,39 @@ def probe_pretrain(bsz: int = 5000, short: int = 6, long: int = 26):
           "(CASCADE buckets)", flush=True)
 
 
+def probe_dfsn(bsz: int = 5000, steps: int = 3):
+  from rankjax.data import cascade
+  from rankjax.delayed import dfsn
+  from rankjax.delayed import models as M
+  from rankjax.delayed import train as T
+  from rankjax.optim import sparse
+  buckets = tuple(cascade.BUCKETS)
+  offs = jnp.asarray(M.offsets(buckets))
+  params, stats = M.init_dual(jax.random.PRNGKey(0), buckets, "separate")
+  frozen = {n: (jax.tree.map(jnp.copy, params), stats) for n in ("F", "U")}
+  tx, row_opt = T.adam(1e-2), sparse.get("rowwise_adam", learning_rate=1e-2)
+  donating = dfsn.make_main_step(tx, offs, row_opt)
+  # The same step traced inside an outer jit that donates nothing.
+  variants = {"M's state donated": donating, "not donated": jax.jit(donating)}
+  rng = np.random.default_rng(0)
+  b = {"x": jnp.asarray(np.stack([rng.integers(0, n, bsz) for n in buckets], 1), jnp.int32),
+       "y": jnp.asarray(rng.integers(0, 2, bsz), jnp.float32),
+       "tower": jnp.asarray(rng.integers(0, 2, bsz), jnp.int32), "mask": jnp.ones(bsz)}
+  for label, step in variants.items():
+    pm = dict(jax.tree.map(jnp.copy, params),
+              fusion=dfsn.init_fusion(jax.random.PRNGKey(1), len(buckets) * M.EMB_DIM))
+    state = (pm, stats, dfsn.init_main_opt(tx, pm, row_opt))
+    times = []
+    for _ in range(_ROUNDS.value + 1):  # the first round compiles
+      start = time.perf_counter()
+      for _ in range(steps):
+        state = step(*state, b, frozen)
+      jax.block_until_ready(state[0])
+      times.append((time.perf_counter() - start) / steps * 1e3)
+    print(f"dfsn      {label:34s} {np.median(times[1:]):8.1f} ms per main step of {bsz} "
+          "(CASCADE buckets)", flush=True)
+
+
 def probe_host_args(rows: int = 8_000_000, dim: int = 32, batch: int = 8192, fields: int = 22):
   table = np.random.default_rng(0).random((rows, dim), dtype=np.float32)
   ids = np.random.default_rng(1).integers(0, rows, (batch, fields))
@@ -151,7 +187,7 @@ def probe_host_args(rows: int = 8_000_000, dim: int = 32, batch: int = 8192, fie
 
 
 _PROBE_FNS = {"dedupe": probe_dedupe, "wgrad": probe_wgrad, "rng": probe_rng,
-              "pretrain": probe_pretrain, "host_args": probe_host_args}
+              "pretrain": probe_pretrain, "dfsn": probe_dfsn, "host_args": probe_host_args}
 
 
 def main(argv):

@@ -74,6 +74,12 @@ def seed_pairs(points: list) -> list[str]:
   return sorted(points[0][1]) if points else []
 
 
+def swept(sweep: dict) -> dict:
+  """The axes with a point besides the base one (an axis with the base point alone was not
+  swept)."""
+  return {axis: points for axis, points in sweep.items() if len(points) >= 2}
+
+
 def peak(points: list, key: str = "RI-AUC") -> dict:
   """Where the mean of ``key`` peaks; ``interior`` when neither end of the swept range (the
   should-hold pattern for W_v^obs: the paper's best is 0.05 day, inside 0.003-0.25)."""
@@ -82,8 +88,8 @@ def peak(points: list, key: str = "RI-AUC") -> dict:
     return {"days": None, "interior": None, "points": len(points)}
   i = int(np.nanargmax(means))
   # Per seed pair too: a mean can peak inside while no single seed pair does.
-  per_seed = [int(np.nanargmax([rows[s].get(key, np.nan) for _, rows in points]))
-              for s in seed_pairs(points)]
+  curves = [[rows[s].get(key, np.nan) for _, rows in points] for s in seed_pairs(points)]
+  per_seed = [int(np.nanargmax(c)) for c in curves if np.isfinite(c).any()]
   return {"days": points[i][0], "interior": 0 < i < len(points) - 1, "points": len(points),
           "seeds_interior": sum(0 < j < len(points) - 1 for j in per_seed),
           "seeds": len(per_seed)}
@@ -93,9 +99,7 @@ def markdown(sweep: dict, method: str) -> str:
   lines = [f"## Observation-window sweep, {method} (simulator)", "",
            "NetCVR, mean ± std over seed pairs; RI against the base label's Pre-trained and Oracle.",
            "", "| window | days | AUC | PRAUC | RI-AUC | RI-PRAUC | seeds |", "|---|---|---|---|---|---|---|"]
-  for axis, points in sweep.items():
-    if len(points) < 2:  # the base point alone: this window was not swept
-      continue
+  for axis, points in swept(sweep).items():
     for days, rows in points:
       cells = []
       for key, digits in (("AUC", 4), ("PRAUC", 4), ("RI-AUC", 1), ("RI-PRAUC", 1)):
@@ -104,7 +108,7 @@ def markdown(sweep: dict, method: str) -> str:
       lines.append(f"| {AXES[axis]} | {days:g} | " + " | ".join(cells) + f" | {len(rows)} |")
   lines.append("")
   for axis, points in sweep.items():
-    if len(points) < 2:
+    if axis not in swept(sweep):
       lines.append(f"* {AXES[axis]}: not swept.")
       continue
     p = peak(points)
@@ -121,9 +125,9 @@ def plot(sweep: dict, path: Path, method: str) -> Path:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  swept = {axis: points for axis, points in sweep.items() if len(points) >= 2} or sweep
-  fig, axes = plt.subplots(1, len(swept), figsize=(4.5 * len(swept), 3.5), squeeze=False)
-  for ax, (axis, points) in zip(axes[0], swept.items()):
+  shown = swept(sweep) or sweep
+  fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.5), squeeze=False)
+  for ax, (axis, points) in zip(axes[0], shown.items()):
     if points:
       days = [d for d, _ in points]
       stats = [report.mean_std(rows, "RI-AUC") for _, rows in points]
