@@ -5,8 +5,9 @@
 * ``dedupe``: ``embedding.dedupe_rows`` (one sort key) against the (id, position) pair sort it
   replaced, on the DLRM workload's 26 id columns of 4096 rows (Zipf 1.1 ids).
 * ``wgrad``: a weight-gradient dot ``x^T g`` (``[N, D]^T [N, D]``, as the backward pass of a Dense
-  layer computes it) against the forward matmul of the same FLOPs and against ``x^T`` already
-  materialised (feature-major); and attention's three Q/K/V weight gradients as one dot.
+  layer computes it) against the forward matmul of the same FLOPs, against ``x^T`` already
+  materialised (feature-major) and against ``x^T`` transposed inside the step behind an
+  optimisation barrier (what a Dense layer keeping a transposed input would pay); and attention's three Q/K/V weight gradients as one dot.
 * ``rng``: six dropout keep-masks of ``[128, 50, 64]`` with the (unrolled) Threefry against ``rbg``.
 * ``pretrain``: TESLA's dual-tower pretraining step at CASCADE bucket sizes, row-wise sparse Adam
   against dense Adam.
@@ -93,7 +94,10 @@ def probe_wgrad(n: int = 12_800, d: int = 64):
   xt = jnp.asarray(np.asarray(x).T.copy())
   variants = {"x^T g (backward weight grad)": jax.jit(lambda x, g, w, xt: x.T @ g),
               "x w (forward, same FLOPs)": jax.jit(lambda x, g, w, xt: x @ w),
-              "xt g (x^T materialised)": jax.jit(lambda x, g, w, xt: xt @ g)}
+              "xt g (x^T materialised)": jax.jit(lambda x, g, w, xt: xt @ g),
+              # The transpose inside the step, fenced so that XLA cannot fold it back into the dot.
+              "barrier(x^T) g (transposed in step)": jax.jit(
+                  lambda x, g, w, xt: jax.lax.optimization_barrier(x.T) @ g)}
   _report("wgrad", variants, x, g, w, xt)
   # Attention's query, key and value kernels see the same input: their three weight gradients
   # as one x^T [g_q g_k g_v] (a fused QKV projection).
