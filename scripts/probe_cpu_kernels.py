@@ -7,7 +7,8 @@
 * ``wgrad``: a weight-gradient dot ``x^T g`` (``[N, D]^T [N, D]``, as the backward pass of a Dense
   layer computes it) against the forward matmul of the same FLOPs, against ``x^T`` already
   materialised (feature-major) and against ``x^T`` transposed inside the step behind an
-  optimisation barrier (what a Dense layer keeping a transposed input would pay); and attention's three Q/K/V weight gradients as one dot.
+  optimisation barrier (what a Dense layer keeping a transposed input would pay); and
+  attention's three Q/K/V weight gradients as one dot.
 * ``rng``: six dropout keep-masks of ``[128, 50, 64]`` with the (unrolled) Threefry against ``rbg``.
 * ``pretrain``: TESLA's dual-tower pretraining step at CASCADE bucket sizes, row-wise sparse Adam
   against dense Adam.
