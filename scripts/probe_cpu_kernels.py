@@ -31,7 +31,8 @@ import numpy as np
 from rankjax.layers import embedding
 from rankjax.train import cpu_speed
 
-_PROBES = flags.DEFINE_list("probes", ["dedupe", "wgrad", "rng"], "dedupe, wgrad, rng, pretrain, dfsn, host_args")
+_PROBES = flags.DEFINE_list("probes", ["dedupe", "wgrad", "rng"],
+                           "dedupe, wgrad, rng, pretrain, dfsn, host_args")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "timing rounds (the median is printed)")
 _CALLS = flags.DEFINE_integer("calls", 20, "calls per round")
 
