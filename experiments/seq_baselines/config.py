@@ -1,6 +1,7 @@
 r"""The sequential baselines of seq_baselines.md on one protocol: SASRec (pmixer's settings, RoTE's
 baseline), SASRec-CE (full-softmax cross-entropy), SASRec at the original TF code's settings
-(``kang205``), BERT4Rec, TIGER and RPG-lite (LETTER 4 + 1 substitute semantic IDs, Beauty only).
+(``kang205``), BERT4Rec, TIGER and RPG-lite (LETTER 4 + 1 substitute semantic IDs, Beauty only;
+TIGER also on ``dataset=beauty_rq``, the RQ-VAE IDs with their own sequences).
 
   python -m rankjax.main --config=experiments/seq_baselines/config.py:plugin=bert4rec,runlocal \
       --workdir=/tmp/bert4rec_smoke
@@ -26,6 +27,9 @@ PLUGINS = {
     "rpg_lite": ("semantic_id", {}),
 }
 SEMANTIC_ID = ("tiger", "rpg_lite")  # semantic IDs ship for Beauty only
+# The data sets with semantic IDs: LETTER's on S3Rec-order Beauty, and the rq variants (their own
+# sequences, seq_data.md 2.5).
+SID_DATASETS = ("beauty", "beauty_rq", "beauty_rqkmeans")
 BASELINE = "sasrec"
 LABELS = {"sasrec": "SASRec", "sasrec_ce": "SASRec-CE", "kang205": "SASRec (kang205 preset)",
           "bert4rec": "BERT4Rec", "tiger": "TIGER (substitute SIDs)",
@@ -37,7 +41,7 @@ def get_config(arg=""):
   model = given.get("plugin", BASELINE)
   if model not in PLUGINS:
     raise ValueError(f"unknown plugin {model!r}; valid: {sorted(PLUGINS)}")
-  if model in SEMANTIC_ID and given.get("dataset", "beauty") != "beauty":
+  if model in SEMANTIC_ID and given.get("dataset", "beauty") not in SID_DATASETS:
     raise ValueError(f"plugin={model}: semantic IDs ship for Beauty only, not "
                      f"dataset={given.get('dataset')!r}")
   backbone, kwargs = PLUGINS[model]
@@ -46,7 +50,10 @@ def get_config(arg=""):
 
 
 def sweep():
-  """seq_baselines.md 9.6-9.7: every model on Beauty; the ID models on Toys (no Toys SIDs)."""
+  """seq_baselines.md 9.6-9.7: every model on Beauty; TIGER on the rq variant ("beauty_rq", its
+  RQ-VAE codes on its own split: the like-for-like check against NonameUntitled); the ID models on
+  Toys (no Toys SIDs)."""
   beauty = [dict(dataset="beauty", plugin=p) for p in PLUGINS]
+  rq = [dict(dataset="beauty_rq", plugin="tiger")]
   toys = [dict(dataset="toys", plugin=p) for p in PLUGINS if p not in SEMANTIC_ID]
-  return beauty + toys
+  return beauty + rq + toys

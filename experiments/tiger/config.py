@@ -1,11 +1,15 @@
 r"""TIGER (Rajput et al., NeurIPS 2023; seq_baselines.md 4) with substitute semantic IDs: LETTER's
-4 codes + a dedup code (M = 5) on S3Rec-order Beauty.
+4 codes + a dedup code (M = 5) on S3Rec-order Beauty, or (``dataset=beauty_rq`` /
+``beauty_rqkmeans``) NonameUntitled's RQ-VAE / RQ-KMeans codes (M = 4) on that repository's own
+Beauty sequences (seq_data.md 2.5: never mixed with S3Rec targets).
 
   python -m rankjax.main --config=experiments/tiger/config.py:runlocal --workdir=/tmp/tiger_smoke
   python -m rankjax.main --config=experiments/tiger/config.py:dataset=beauty,seed=2024 \
       --workdir=/tmp/tiger_beauty
+  python -m rankjax.main --config=experiments/tiger/config.py:dataset=beauty_rq,seed=2024 \
+      --workdir=/tmp/tiger_beauty_rq
 
-Options: dataset (beauty only: no semantic IDs ship for Toys), seed, mask_history, and the compute
+Options: dataset (beauty, beauty_rq, beauty_rqkmeans: no semantic IDs ship for Toys), seed, mask_history, and the compute
 overrides of rankjax/experiments_lib/seq.py (epochs, lr, dim, ffn_dim, max_len...). ``plugin``:
 ``baseline`` (30 beams, XiaoLongtaoo) or ``beams100`` (NonameUntitled's 100 beams).
 ``runlocal``: 1 epoch on 300 users, d 32, FFN 64, L 10, 2 + 2 layers of 2 heads x 16.
@@ -38,5 +42,6 @@ def get_config(arg=""):
 
 
 def sweep():
-  # Toys has no semantic IDs here (seq_data.md 5): the Beauty grid only.
-  return [dict(dataset="beauty", plugin="baseline")]
+  # Toys has no semantic IDs here (seq_data.md 5): Beauty, with LETTER's IDs and with the RQ-VAE
+  # IDs on their own split (seq_baselines.md 9.6).
+  return [dict(dataset="beauty", plugin="baseline"), dict(dataset="beauty_rq", plugin="baseline")]

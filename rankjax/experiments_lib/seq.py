@@ -4,7 +4,9 @@ the RPG-style semantic-ID model "RPG-lite", or TIGER) plus a plug-in.
 
 A config is ``base_config()`` with
 
-* the data set (`DATASETS`: S3Rec-order Beauty with absolute time, Toys with relative time);
+* the data set (`DATASETS`: S3Rec-order Beauty with absolute time, Toys with relative time, and
+  "beauty_rq" / "beauty_rqkmeans": NonameUntitled's own Beauty sequences with their RQ-VAE /
+  RQ-KMeans semantic IDs, untimed, for the generative models, seq_baselines.md 4.1);
 * the backbone's published hyper-parameters (`BACKBONES`), the "full" protocol of the specs;
 * the plug-in of the experiment: model kwargs layered on the backbone (an experiment's `PLUGINS`);
 * the common evaluation protocol (seq_baselines.md 6): leave-one-out, full ranking with history
@@ -43,8 +45,15 @@ COMMON_OPTIONS = dict(
 
 # Option name -> registered data set. "sequence_file" is the user's own log: its options (path,
 # format, ...) are keys of config.dataset, e.g. --config.dataset.path=/data/log.inter.
-DATASETS = {"beauty": "amazon_beauty", "toys": "amazon_toys", "sequence_file": "sequence_file"}
+DATASETS = {"beauty": "amazon_beauty", "toys": "amazon_toys", "beauty_rq": "amazon_beauty_rq",
+            "beauty_rqkmeans": "amazon_beauty_rq", "sequence_file": "sequence_file"}
 _S3REC = {"beauty": "beauty", "toys": "toys"}
+# The rq variants (seq_data.md 2.5, 5): the rq repository's own sequences and ids, never mixed with
+# S3Rec targets; 4 codes per item, all unique, so no dedup level; no timestamps (inter.json holds
+# item lists only), hence no time plug-ins and no same-day groups.
+_RQ = {"beauty_rq": "rqvae", "beauty_rqkmeans": "rqkmeans"}
+RQ_CODEBOOK_SIZES = (256, 256, 256, 256)
+UNTIMED = frozenset(_RQ)
 SEEDS = (2024, 2025, 2026)  # seq_rote.md 4.3 / seq_fair.md 5
 RANKING_KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@10"
@@ -190,6 +199,8 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.tasks = ("next_item",)
   ds = dict(name=DATASETS[opts["dataset"]], example=b["example"],
             max_len=int(args_lib.pick(opts, "max_len", b["max_len"])), dim=int(args_lib.pick(opts, "dim", b["dim"])))
+  if opts["dataset"] in _RQ:
+    ds["sid_source"] = _RQ[opts["dataset"]]
   if max_users:
     ds["max_users"] = int(max_users)
   if opts["dataset"] == "sequence_file":
@@ -200,6 +211,10 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.dataset = ds
   c.model.name = b["model"]
   kwargs = {**b["kwargs"], **dict(plugin_kwargs)}
+  if opts["dataset"] in UNTIMED:
+    _check_untimed(opts["dataset"], kwargs)
+    if "codebook_sizes" in kwargs:
+      kwargs["codebook_sizes"] = RQ_CODEBOOK_SIZES
   if opts.get("ffn_dim") is not None:
     kwargs["ffn_dim"] = int(opts["ffn_dim"])
   c.model.kwargs = kwargs
@@ -232,7 +247,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.eval.validation_split = "validation"
   c.eval.final_splits = ("test",)
   c.eval.ranking_ks = RANKING_KS
-  c.eval.ranking_groups = ("same_day",)
+  c.eval.ranking_groups = () if opts["dataset"] in UNTIMED else ("same_day",)
   # seq_baselines.md 6: history masked by default; mask_history=False gives the generative
   # literature's unmasked rows (the option enters the run name, so the two never share a row).
   c.eval.mask_history = bool(args_lib.pick(opts, "mask_history", True))
@@ -245,6 +260,14 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
   c.eval.compat_users = ranking.COMPAT_USERS
   c.eval.compat_seed = 0
   return c
+
+
+def _check_untimed(dataset: str, kwargs: Mapping[str, Any]) -> None:
+  """A time plug-in on a data set without timestamps would train on padding times: refuse it."""
+  position = str(kwargs.get("position", "")).replace(",", "+").split("+")
+  if "rote" in position:
+    raise ValueError(f"dataset={dataset} has no timestamps (seq_data.md 2.5), but the plug-in "
+                     f"needs time: position={kwargs['position']!r}; use dataset=beauty")
 
 
 # runlocal sizes per backbone (options not given explicitly): the reference semantic-ID model

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from rankjax.data import registry
 from rankjax.train import trainer
 from tests.experiments.test_seq_experiments import _experiment, _need
 
@@ -48,3 +49,26 @@ def test_runlocal_trains_end_to_end(plugin, tmp_path):
   for split in ("validation", "test"):
     assert 0.0 <= m[f"{split}/NDCG@10"] <= 1.0 and 0.0 <= m[f"{split}/Recall@10"] <= 1.0
   assert math.isfinite(results["metrics"]["test/NDCG@10"])
+
+
+@pytest.mark.parametrize("dataset,source", [("beauty_rq", "rqvae"), ("beauty_rqkmeans", "rqkmeans")])
+def test_rq_variant_gives_tiger_its_own_sequences_and_four_code_ids(dataset, source):
+  _need("amazon_beauty_semantic_ids_rq")
+  config = EXP.get_config(f"plugin=tiger,dataset={dataset},max_users=50")
+  assert (config.dataset.name, config.dataset.sid_source) == ("amazon_beauty_rq", source)
+  assert tuple(config.model.kwargs.codebook_sizes) == (256, 256, 256, 256)
+  assert tuple(config.eval.ranking_groups) == ()  # untimed: no same-day groups
+  ds = registry.load(config.dataset)
+  # The model's levels must be the data's, or TIGER refuses the code table.
+  assert tuple(ds.info["codebook_sizes"]) == tuple(config.model.kwargs.codebook_sizes)
+  assert "item_seq_ts" not in {f.name for f in ds.spec.features}
+  assert ("beauty_rq", "tiger") in {(c["dataset"], c["plugin"]) for c in EXP.sweep()}
+  # LETTER's Beauty keeps its five levels.
+  assert EXP.get_config("plugin=tiger").model.kwargs.codebook_sizes[-1] == 3
+
+
+def test_time_plugins_refuse_the_untimed_rq_variant():
+  rote = _experiment("rote")
+  with pytest.raises(ValueError, match="no timestamps"):
+    rote.get_config("plugin=rote,dataset=beauty_rq")
+  assert rote.get_config("plugin=baseline,dataset=beauty_rq").dataset.name == "amazon_beauty_rq"
