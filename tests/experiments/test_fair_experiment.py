@@ -70,6 +70,23 @@ def test_focused_arm_config_differs_in_exactly_the_intended_kwargs():
   assert "focused" in {cell["plugin"] for cell in FAIR.sweep()}
 
 
+def test_one_loss_arms_add_exactly_their_loss_to_focused_attention():
+  """seq_fair.md 7.8: "+ L_rob" and "+ L_MI" each switch on one auxiliary loss with its settings;
+  together they are FAIR-A."""
+  kw = {p: FAIR.get_config(f"plugin={p}").model.kwargs.to_dict()
+        for p in ("focused", "focused_rob", "focused_mi", "fair")}
+  rob = {"w_rob", "noise_type", "noise_rate", "rob_distance"}
+  mi = {"w_mi", "mi_temperature", "mi_positions"}
+  assert _changed(kw["focused"], kw["focused_rob"]) == rob
+  assert _changed(kw["focused"], kw["focused_mi"]) == mi
+  assert _changed(kw["focused_rob"], kw["fair"]) == mi and _changed(kw["focused_mi"], kw["fair"]) == rob
+  assert {"focused_rob", "focused_mi"} <= {cell["plugin"] for cell in FAIR.sweep()}
+  spec, batch, tables = T.sid_setup()
+  for plugin, loss in (("focused_rob", "rob"), ("focused_mi", "mi")):
+    out, _ = T.run(T._sid(spec, **FAIR.PLUGINS[plugin]), spec, batch, tables)
+    assert set(out["aux_losses"]) == {loss} and float(out["aux_losses"][loss]) > 0
+
+
 def _leaves(variables) -> dict:
   return {jax.tree_util.keystr(p): v.shape for p, v in jax.tree_util.tree_leaves_with_path(variables)}
 
