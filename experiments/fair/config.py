@@ -9,11 +9,11 @@ backbone ("RPG-lite": LETTER 4 codes + dedup code, M = 5, substitute SIDs).
 Options: dataset (beauty only: no semantic IDs ship for Toys), plugin (baseline = RPG-lite;
 focused = focused attention only, the ablation arm of seq_fair.md 7.8: no auxiliary loss;
 focused_rob / focused_mi = focused attention + L_rob (w_rob 0.1) / + L_MI (w_mi 0.1), its
-"+ L_rob" and "+ L_MI" arms; fair = full FAIR-A: focused attention, w_rob = w_mi = 0.1), seed, and the options of
-rankjax/experiments_lib/seq.py (epochs, patience, lr, dim, ffn_dim, max_len...), among them the
-reference lr schedule: ``schedule=cosine`` (linear warm-up over 10k steps, then cosine decay to 0
-at the last step; ``warmup=5pct`` warms up over 5% of the steps instead). Without ``schedule`` the
-lr is constant, as in the stored runs.
+"+ L_rob" and "+ L_MI" arms; fair = full FAIR-A: focused attention, w_rob = w_mi = 0.1), seed,
+and the options of rankjax/experiments_lib/seq.py (epochs, patience, lr, dim, ffn_dim,
+max_len...), among them the reference lr schedule: ``schedule=cosine`` (linear warm-up over 10k
+steps, then cosine decay to 0 at the last step; ``warmup=5pct`` warms up over 5% of the steps
+instead). Without ``schedule`` the lr is constant, as in the stored runs.
 ``runlocal``: 1 epoch on 300 users with d 64, FFN 128, L 20 (seq.RUNLOCAL_SIZES; seq_fair.md 7.10).
 """
 from rankjax.experiments_lib import seq

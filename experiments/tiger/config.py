@@ -9,9 +9,10 @@ Beauty sequences (seq_data.md 2.5: never mixed with S3Rec targets).
   python -m rankjax.main --config=experiments/tiger/config.py:dataset=beauty_rq,seed=2024 \
       --workdir=/tmp/tiger_beauty_rq
 
-Options: dataset (beauty, beauty_rq, beauty_rqkmeans: no semantic IDs ship for Toys), seed, mask_history, and the compute
-overrides of rankjax/experiments_lib/seq.py (epochs, lr, dim, ffn_dim, max_len...). ``plugin``:
-``baseline`` (30 beams, XiaoLongtaoo) or ``beams100`` (NonameUntitled's 100 beams).
+Options: dataset (beauty, beauty_rq, beauty_rqkmeans: no semantic IDs ship for Toys), seed,
+mask_history, and the compute overrides of rankjax/experiments_lib/seq.py (epochs, lr, dim,
+ffn_dim, max_len...). ``plugin``: ``baseline`` (30 beams, XiaoLongtaoo) or ``beams100``
+(NonameUntitled's 100 beams).
 ``runlocal``: 1 epoch on 300 users, d 32, FFN 64, L 10, 2 + 2 layers of 2 heads x 16.
 """
 from rankjax.experiments_lib import args as args_lib

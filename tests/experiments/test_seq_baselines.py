@@ -51,7 +51,8 @@ def test_runlocal_trains_end_to_end(plugin, tmp_path):
   assert math.isfinite(results["metrics"]["test/NDCG@10"])
 
 
-@pytest.mark.parametrize("dataset,source", [("beauty_rq", "rqvae"), ("beauty_rqkmeans", "rqkmeans")])
+@pytest.mark.parametrize("dataset,source",
+                         [("beauty_rq", "rqvae"), ("beauty_rqkmeans", "rqkmeans")])
 def test_rq_variant_gives_tiger_its_own_sequences_and_four_code_ids(dataset, source):
   _need("amazon_beauty_semantic_ids_rq")
   config = EXP.get_config(f"plugin=tiger,dataset={dataset},max_users=50")
