@@ -264,8 +264,8 @@ def build_config(opts: Mapping[str, Any], *, experiment: str, backbone: str,
 
 def _check_untimed(dataset: str, kwargs: Mapping[str, Any]) -> None:
   """A time plug-in on a data set without timestamps would train on padding times: refuse it."""
-  position = str(kwargs.get("position", "")).replace(",", "+").split("+")
-  if "rote" in position:
+  from rankjax.models import sequential  # pylint: disable=g-import-not-at-top
+  if "rote" in sequential.parse_position(kwargs.get("position", "none")):
     raise ValueError(f"dataset={dataset} has no timestamps (seq_data.md 2.5), but the plug-in "
                      f"needs time: position={kwargs['position']!r}; use dataset=beauty")
 

@@ -15,7 +15,7 @@ from rankjax.layers import position as P
 from rankjax.models import registry
 from rankjax.models.sequential import _Backbone
 from rankjax.models.sequential import _example_mask
-from rankjax.models.sequential import _parse_position
+from rankjax.models.sequential import parse_position
 from rankjax.models.sequential import _table
 from rankjax.models.sequential import NOISE_TYPES
 from rankjax.models.sequential import ROB_DISTANCES
@@ -146,7 +146,7 @@ class SemanticID(_Backbone):
     valid = batch["item_seq_mask"].astype(jnp.float32)
     x_items = emb[self.sid_feature].reshape(b, length, m, d).mean(2)
     init = nn.initializers.normal(self.init_std)
-    parts = _parse_position(self.position)
+    parts = parse_position(self.position)
     pos_emb = (P.LearnedPositions(length, d, embedding_init=init, name="pos_emb")
                if "learned" in parts else None)
     drop = dropout_layer.Dropout(self.embd_dropout, deterministic=not train)

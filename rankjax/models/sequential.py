@@ -63,7 +63,7 @@ ROB_DISTANCES = ("pred_sym_kl", "attn_mse", "first_map_sym_kl", "hidden_mse")
 # ------------------------------------------------------------------------------------------------
 # Shared backbone plumbing.
 
-def _parse_position(position: str) -> frozenset:
+def parse_position(position: str) -> frozenset:
   parts = frozenset(p for p in position.replace(",", "+").split("+") if p)
   bad = parts - set(POSITIONS)
   if bad or not parts:
@@ -109,7 +109,7 @@ class _Backbone(nn.Module):
     return d // self.num_heads
 
   def _rotary(self, batch, valid, d) -> P.Rotary | None:
-    parts = _parse_position(self.position)
+    parts = parse_position(self.position)
     if "rote" in parts:
       if self.time_feature not in batch:
         raise ValueError(f"position 'rote' needs the timestamp field {self.time_feature!r}")
@@ -190,7 +190,7 @@ class SASRec(_Backbone):
     d, length, vocab = f.dim, f.max_len, f.vocab_size
     valid = batch[f.mask_name].astype(jnp.float32)
     x = emb[self.item_feature] * np.sqrt(d)
-    if "learned" in _parse_position(self.position):
+    if "learned" in parse_position(self.position):
       x = x + P.LearnedPositions(length + 1, d, padding_row=True,
                                  embedding_init=nn.initializers.xavier_normal(),
                                  name="pos_emb")(P.slot_positions(valid))
@@ -254,7 +254,7 @@ class BERT4Rec(_Backbone):
     init = nn.initializers.truncated_normal(self.init_std)
     valid = batch[f.mask_name].astype(jnp.float32)
     x = emb[self.item_feature]
-    if "learned" in _parse_position(self.position):
+    if "learned" in parse_position(self.position):
       x = x + P.LearnedPositions(length, d, embedding_init=init, name="pos_emb")(
           P.slot_positions(valid, padding_row=False))
     x = layer_norm.LayerNorm(epsilon=self.ln_eps, name="emb_ln")(x)
