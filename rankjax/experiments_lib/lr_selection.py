@@ -112,19 +112,33 @@ def _select_cell(cell: dict, runs: Sequence[Mapping[str, Any]], split: str) -> d
   record["test"] = {"metric": f"test/{metric}", "mean": mean, "std": std, "per_seed": head}
   record["test_metrics"] = {k: _mean_std([r["metrics"][k] for r in chosen])[0] for k in test_keys}
   record["runs"] = [sweep.result_path(".", r["options"]).stem for r in chosen]
+  ratios = [_median_update_rms_over_lr(r) for r in chosen]
+  if all(np.isfinite(ratios)):
+    record["update_rms_over_lr"] = {"per_seed": ratios}
   return record
 
 
+def _median_update_rms_over_lr(run: Mapping[str, Any]) -> float:
+  """The step size a run actually took, relative to its nominal lr: the median over its logged
+  steps of the shared parameters' update RMS / lr (nan when the run logged none)."""
+  traj = run.get("update_rms_trajectory") or {}
+  rms = traj.get("update_rms/shared")
+  if not rms:
+    return math.nan
+  return float(np.median(np.asarray(rms, np.float64)) / traj["lr"])
+
+
 def markdown(records: Sequence[Mapping[str, Any]], title: str = "Per-method lr selection") -> str:
-  """One row per cell: the validation score at each lr (selected in bold), the selected lr and
-  the test metric there (mean ± std over seeds, n)."""
+  """One row per cell: the validation score at each lr (selected in bold), the selected lr, the
+  test metric there (mean ± std over seeds, n) and the step size taken there (update RMS / lr,
+  range over seeds; ``-`` for cells selected before it was recorded)."""
   lrs = sorted({float(k) for r in records for k in r[r["split"]]})
   lines = [f"## {title}", "",
            "Selected on the mean validation early-stopping metric over seeds; test read only at "
            "the selected lr. `failed`: a non-finite loss at that lr.", "",
            "| run | metric | " + " | ".join(f"val @ {lr:g}" for lr in lrs)
-           + " | selected lr | test (mean ± std, n) |",
-           "|---|---|" + "---|" * len(lrs) + "---|---|"]
+           + " | selected lr | test (mean ± std, n) | update RMS / lr (median per run, seeds) |",
+           "|---|---|" + "---|" * len(lrs) + "---|---|---|"]
   for r in records:
     cells = []
     for lr in lrs:
@@ -135,7 +149,11 @@ def markdown(records: Sequence[Mapping[str, Any]], title: str = "Per-method lr s
     test = r.get("test")
     shown = f"{test['mean']:.4f} ± {test['std']:.4f} ({len(test['per_seed'])})" if test else "-"
     sel = f"{r['selected_lr']:g}" if r["selected_lr"] is not None else "none"
-    lines.append(f"| {r['arg']} | {r['metric']} | " + " | ".join(cells) + f" | {sel} | {shown} |")
+    ratios = r.get("update_rms_over_lr", {}).get("per_seed")
+    step = (f"{min(ratios):.2f}" if max(ratios) - min(ratios) < 0.005
+            else f"{min(ratios):.2f}-{max(ratios):.2f}") if ratios else "-"
+    lines.append(f"| {r['arg']} | {r['metric']} | " + " | ".join(cells)
+                 + f" | {sel} | {shown} | {step} |")
   return "\n".join(lines) + "\n"
 
 

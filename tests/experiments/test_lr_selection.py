@@ -80,6 +80,11 @@ def test_lr_is_selected_on_validation_and_test_is_read_at_it(tmp_path):
         np.mean([test_of(lr, 0), test_of(lr, 1)]))
   table = (tmp_path / "a" / "sel" / "lr_selection.md").read_text()
   assert "**0.7450**" in table and "failed" in table
+  # The step size actually taken at the selected lr: the stub logs update RMS lr/1, lr/2, lr/3,
+  # so the median over steps is half the lr on every seed.
+  for rec in by_method.values():
+    assert rec["update_rms_over_lr"]["per_seed"] == pytest.approx([0.5, 0.5])
+  assert table.count("| 0.50 |") == 2
   saved = json.loads((tmp_path / "a" / "sel" / "lr_selection.json").read_text())
   assert [r["selected_lr"] for r in saved] == [3e-4, 1e-3]
   png = next((tmp_path / "a" / "sel").glob("update_rms__*.png"))
