@@ -43,10 +43,12 @@ def base_config() -> ml_collections.ConfigDict:
   # model scores all items and NDCG/Recall/HR@ranking_ks are computed on device, averaged overall
   # and per value of each `ranking_groups` field; `mask_history` removes the user's history items
   # (all but the target) from the ranking, False keeps them (generative-literature comparability).
+  # `save_predictions` (pointwise): the final splits' rows (group, labels, predictions) go to
+  # <workdir>/predictions.npz, so that two runs can be compared by resampling users.
   c.eval = ml_collections.ConfigDict({
       "kind": "pointwise", "metrics": ("auc", "logloss"), "batch_size": 4096,
       "validation_split": "validation", "final_splits": ("test",), "ranking_ks": (5, 10, 20),
-      "ranking_groups": (), "mask_history": True})
+      "ranking_groups": (), "mask_history": True, "save_predictions": False})
   # Streaming: the `split` stream sorted by the dataset's time field, cut into `num_chunks` equal or
   # `chunk_seconds` windows; chunk k+1 is evaluated on rows where `eval_filter` > 0 (all if "").
   c.streaming = ml_collections.ConfigDict({

@@ -128,6 +128,7 @@ def build_config(opts: Mapping[str, Any], *, experiment: str = "cape_ctr"):
   c.eval.group_weighting = "impressions"
   c.eval.validation_split = "validation"
   c.eval.final_splits = ("test",)
+  c.eval.save_predictions = True             # paired bootstrap over users (ctr_report)
   c.eval.batch_size = 4096
   return c
 

@@ -164,6 +164,10 @@ def update_rms_trajectory(workdir, lr: float) -> dict:
 
 
 PER_USER_SUFFIX = ".per_user.npz"  # <run_name>.per_user.npz beside <run_name>.json
+PREDICTIONS_SUFFIX = ".predictions.npz"  # <run_name>.predictions.npz beside <run_name>.json
+# The trainer's names for them (evaluation.PER_USER_FILE / PREDICTIONS_FILE); literals here keep
+# this module free of trainer imports.
+_RUN_FILES = {"per_user.npz": PER_USER_SUFFIX, "predictions.npz": PREDICTIONS_SUFFIX}
 
 
 def per_user_path(result: Path) -> Path:
@@ -172,10 +176,12 @@ def per_user_path(result: Path) -> Path:
 
 
 def _copy_per_user(workdir, result: Path) -> None:
-  # The trainer's name for it; a literal here keeps this module free of trainer imports.
-  src = Path(workdir) / "per_user.npz"
-  if src.exists():
-    shutil.copyfile(src, per_user_path(result))
+  """Copies the run's per-user values and pointwise predictions (those it wrote) beside
+  ``result``."""
+  for name, suffix in _RUN_FILES.items():
+    src = Path(workdir) / name
+    if src.exists():
+      shutil.copyfile(src, Path(result).with_suffix(suffix))
 
 
 def _write_json(path: Path, obj) -> None:

@@ -155,6 +155,30 @@ def per_user_values(arrays: Mapping[str, np.ndarray], metrics: Sequence[str]) ->
 
 
 def write_per_user(path: str, per_split: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-  """One compressed ``.npz`` with keys ``<split>/user`` and ``<split>/<metric>``."""
+  """One compressed ``.npz`` with keys ``<split>/user`` and ``<split>/<metric>`` (also used for
+  the predictions file: ``<split>/<column>``)."""
   flat = {f"{split}/{k}": v for split, cols in per_split.items() for k, v in cols.items()}
   logging_utils.write_npz_atomic(path, flat, compressed=True)
+
+
+# Rows of a pointwise evaluation (``eval.save_predictions``), for paired statistics between runs
+# that resample groups (rankjax/metrics/paired_ctr.py): ``<workdir>/predictions.npz``.
+PREDICTIONS_FILE = "predictions.npz"
+GROUP_COLUMN = "group"
+
+
+def prediction_rows(arrays: Mapping[str, np.ndarray], tasks: Sequence[str],
+                    group_field: str = "") -> dict[str, np.ndarray]:
+  """``{"group": int32 [R] (if grouped), task: float32 labels, "pred/<task>": float32 [R]}`` from
+  ``collect_predictions`` output (padding already removed)."""
+  missing = [t for t in tasks if t not in arrays or f"pred/{t}" not in arrays]
+  if missing or (group_field and group_field not in arrays):
+    raise ValueError(f"saving predictions needs the labels and predictions of tasks {missing} and "
+                     f"the group column {group_field!r} (have {sorted(arrays)})")
+  out = {}
+  if group_field:
+    out[GROUP_COLUMN] = np.asarray(arrays[group_field]).astype(np.int32)
+  for t in tasks:
+    out[t] = np.asarray(arrays[t], np.float32)
+    out[f"pred/{t}"] = np.asarray(arrays[f"pred/{t}"], np.float32)
+  return out

@@ -312,9 +312,11 @@ class StepRunner:
     self.bar.close()
 
 
-def evaluate(s: Setup, split_columns, name: str, per_user: dict | None = None) -> dict:
+def evaluate(s: Setup, split_columns, name: str, per_user: dict | None = None,
+             predictions: dict | None = None) -> dict:
   """Metrics of one split; a ranking evaluation also fills ``per_user`` (when given) with the
-  per-user values of ``eval.per_user_metrics`` (``evaluation.per_user_values``)."""
+  per-user values of ``eval.per_user_metrics`` (``evaluation.per_user_values``), a pointwise one
+  fills ``predictions`` (when given) with its rows (``evaluation.prediction_rows``)."""
   batch_size = s.config.eval.get("batch_size", s.config.train.batch_size)
   data_axis = s.mesh.shape[mesh_lib.DATA_AXIS]
   batch_size = -(-batch_size // data_axis) * data_axis
@@ -347,6 +349,8 @@ def evaluate(s: Setup, split_columns, name: str, per_user: dict | None = None) -
     raise ValueError(f"config eval.group_field {group_field!r} is not a column of split {name!r} "
                      f"(columns: {sorted(split_columns)})")
   arrays = evaluation.collect_predictions(s.eval_step, s.state, batches, put, keep=keep)
+  if predictions is not None:
+    predictions.update(evaluation.prediction_rows(arrays, s.config.tasks, group_field))
   groups = arrays.get(group_field) if group_field else None
   out = evaluation.task_metrics(arrays, s.config.tasks, s.metric_fns, groups)
   # Models with a conditional CVR (extra "cvr_<task>") also get it over parent-positive rows.
@@ -416,14 +420,20 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
                             if k != "step"})
   per_user = {}  # split -> per-user values, when the config asks for them (ranking only)
   want_per_user = s.learner.eval_kind == "ranking" and config.eval.get("per_user_metrics")
+  predictions = {}  # split -> rows of a pointwise evaluation, when the config asks for them
+  want_predictions = s.learner.eval_kind != "ranking" and config.eval.get("save_predictions")
   for split in config.eval.get("final_splits", ("test",)):
     if split:
       rows = per_user.setdefault(split, {}) if want_per_user else None
-      m = evaluate(s, s.dataset.splits[split], split, per_user=rows)
+      preds = predictions.setdefault(split, {}) if want_predictions else None
+      m = evaluate(s, s.dataset.splits[split], split, per_user=rows, predictions=preds)
       s.writer.write(final_step, split, m)
       results_metrics.update({f"{split}/{k}": v for k, v in m.items()})
-  if per_user and jax.process_index() == 0:
-    evaluation.write_per_user(os.path.join(workdir, evaluation.PER_USER_FILE), per_user)
+  if jax.process_index() == 0:
+    if per_user:
+      evaluation.write_per_user(os.path.join(workdir, evaluation.PER_USER_FILE), per_user)
+    if predictions:
+      evaluation.write_per_user(os.path.join(workdir, evaluation.PREDICTIONS_FILE), predictions)
   return finish_run(s, results_metrics, final_step, runner.examples_per_sec)
 
 

@@ -91,3 +91,11 @@ def test_runlocal_trains_end_to_end(tmp_path):
       assert 0.0 <= m[f"{split}/{k}/label"] <= 1.0, (split, k, m)
     assert np.isfinite(m[f"{split}/logloss/label"]) and m[f"{split}/logloss/label"] > 0
   assert results["steps"] == 2 * results["eval_every_steps"] == 2 * math.ceil(6522 / 1024)
+  # The test rows are stored for the bootstrap over users and reproduce the reported metrics.
+  from rankjax.metrics import paired_ctr  # pylint: disable=g-import-not-at-top
+  rows = paired_ctr.load_rows(tmp_path / "run" / "predictions.npz")
+  assert len(rows["label"]) == len(ds.splits["test"]["label"]) == 2 * 300
+  users = np.unique(rows["group"])
+  side = paired_ctr._Side(rows, users)
+  assert side.auc(np.ones(len(users))) == pytest.approx(m["test/auc/label"], abs=1e-9)
+  assert side.gauc(np.ones(len(users))) == pytest.approx(m["test/gauc/label"], abs=1e-9)

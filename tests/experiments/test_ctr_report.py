@@ -57,3 +57,27 @@ def test_sweep_where_filters_the_grid_and_names_a_bad_key():
   bad = subprocess.run(cmd + ["--where=backone=din"], env=env, capture_output=True, text=True,
                        timeout=300)
   assert bad.returncode != 0 and "no option 'backone'" in bad.stderr + bad.stdout
+
+
+def test_table_adds_the_bootstrap_over_users_where_runs_stored_their_rows(tmp_path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  group = np.repeat(np.arange(300), 2).astype(np.int32)
+  label = np.tile([1.0, 0.0], 300)
+  for seed in (2024, 2025):
+    base = label + rng.normal(size=len(label))
+    for position, pred in (("none", base), ("cape", base + 0.5 * label), ("cope", base)):
+      name = tmp_path / f"{position}-{seed}.json"
+      name.write_text(json.dumps(_run("din", position, seed, 0.75)))
+      if position != "cope" or seed == 2024:  # CoPE's seed 2025 has no stored rows
+        np.savez(name.with_suffix(".predictions.npz"), **{
+            "test/group": group, "test/label": label, "test/pred/label": pred})
+  text = ctr_report.write(tmp_path, title="CAPE")["table"].read_text()
+  rows = {line.split("|")[1].strip(): line.split("|") for line in text.splitlines()
+          if line.startswith("| ") and not line.startswith("| position")}
+  header = next(l for l in text.splitlines() if l.startswith("| position")).split("|")
+  col = header.index(" AUC - none (users) ")
+  assert rows["cape"][col].strip().startswith("p 0.00")      # a gain on every user's pair
+  assert "CI [+0.0" in rows["cape"][col]
+  assert rows["cope"][col].strip() == "-"                     # one run without rows: no test
+  assert rows["none"][col].strip() == ""
