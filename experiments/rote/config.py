@@ -71,6 +71,9 @@ LABELS = {"baseline": "SASRec", "rote": "RoTE-SASRec", "nopos": "SASRec, no posi
           **{f"rote_{l}{w}": f"RoTE-SASRec, {l} level only (weight {w[2:] or 3})"
              for l in ("year", "month", "day") for w in ("", "_w1")},
           "rote_equal": "RoTE-SASRec, equal weights (1, 1, 1)"}
+# The RPG-lite backbone's rows (ranking_report.label_of).
+LABELS.update({f"backbone=semantic_id/{k}": v.replace("SASRec", "RPG-lite")
+               for k, v in list(LABELS.items())})
 
 
 def get_config(arg=""):

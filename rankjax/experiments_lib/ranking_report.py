@@ -83,6 +83,15 @@ def relative_change(runs, base_runs, key: str) -> str:
   return f"{rel:+.1f}% ({wins}/{len(paired)} seeds)"
 
 
+def label_of(labels: Mapping[str, str], setting: tuple, plugin: str) -> str:
+  """A row's label: ``labels["<option>=<value>/<plugin>"]`` for an option of the setting (e.g.
+  ``backbone=semantic_id/rote``), else ``labels[plugin]``, else the plug-in's name."""
+  for k, v in setting:
+    if f"{k}={v}/{plugin}" in labels:
+      return labels[f"{k}={v}/{plugin}"]
+  return labels.get(plugin, plugin)
+
+
 def markdown(results: Sequence[Mapping[str, Any]], *, title: str, baseline: str,
              labels: Mapping[str, str] | None = None) -> str:
   labels = dict(labels or {})
@@ -112,7 +121,7 @@ def markdown(results: Sequence[Mapping[str, Any]], *, title: str, baseline: str,
       sec = np.mean([r["wall_s"] * s / (r["steps"] - r.get("extended_from", {}).get("steps", 0))
                      for r, s in zip(runs, spe)])
       seeds = ",".join(str(r["options"]["seed"]) for r in runs)
-      cells = [labels.get(plugin, plugin), str(len(runs)), seeds]
+      cells = [label_of(labels, setting, plugin), str(len(runs)), seeds]
       cells += [fmt(values(runs, f"test/{m}")) for m in METRICS]
       cells += [fmt(values(runs, f"test/compat/{m}")) for m in compat]
       if plugin == baseline:
@@ -161,7 +170,7 @@ def curve_plot(results: Sequence[Mapping[str, Any]], path, *, title: str,
         pts = np.array(r.get("curve") or [], np.float64).reshape(-1, 2)
         x = pts[:, 0] / (r.get("steps_per_epoch") or 1)
         ax.plot(x, pts[:, 1], "o-", color=f"C{i}", ms=3, lw=1.2, alpha=0.85,
-                label=labels.get(plugin, plugin) if j == 0 else None)
+                label=label_of(labels, setting, plugin) if j == 0 else None)
     ax.set(xlabel="epoch", ylabel=f"validation {HEADLINE}", title=report.setting_title(setting))
     ax.title.set_fontsize(8)
     ax.grid(alpha=0.3)

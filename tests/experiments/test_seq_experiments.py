@@ -136,3 +136,14 @@ def test_report_table_and_curves(tmp_path):
   assert (tmp_path / "c.png").stat().st_size > 0
   np.testing.assert_allclose(ranking_report.best_epoch(runs[0]), 4.0)
   assert seq.steps_per_epoch(22_363, 512) == 44
+
+
+def test_report_labels_rows_by_backbone():
+  """RoTE on RPG-lite reads "RoTE-RPG-lite", not "RoTE-SASRec" (experiments/rote LABELS)."""
+  labels = _experiment("rote").LABELS
+  runs = [_fake("baseline", 1, 0.03), _fake("rote", 1, 0.031)]
+  rpg = [dict(r, options=dict(r["options"], backbone="semantic_id")) for r in runs]
+  text = ranking_report.markdown(runs + rpg, title="t", baseline="baseline", labels=labels)
+  rows = [l.split("|")[1].strip() for l in text.splitlines()
+          if l.startswith("| ") and not l.startswith("| model")]
+  assert rows == ["SASRec", "RoTE-SASRec", "RPG-lite", "RoTE-RPG-lite"]
