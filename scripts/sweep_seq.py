@@ -62,7 +62,8 @@ _PLUGINS = flags.DEFINE_list("plugins", [], "Keep only these plug-ins (default: 
 _SEEDS = flags.DEFINE_list("seeds", ["2024", "2025", "2026"], "Seeds of every run.")
 _SET = flags.DEFINE_list("set", [], "key=value options added to every run, e.g. epochs=6.")
 _WHERE = flags.DEFINE_list("where", [], "Keep only the grid cells with these options, key=value "
-                           "or key=v1+v2 (e.g. backbone=din,k_eval=1 for cape_ctr).")
+                           "or key=v1+v2 (e.g. backbone=din,k_eval=1 for cape_ctr); key=- keeps "
+                           "the cells without that option.")
 _RESULTS_ROOT = flags.DEFINE_string("results_root", str(REPO / "experiments"),
                                     "Results go to <results_root>/<paper>/results/.")
 _WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO / "workdirs" / "sweep_seq"),
@@ -82,20 +83,30 @@ _JAX_CACHE = flags.DEFINE_string("jax_cache", str(REPO / "workdirs" / "jax_cache
 
 
 def matches(cell, where) -> bool:
-  """``where``: ["key=value", "key=v1+v2", ...]; values compared as text."""
+  """``where``: ["key=value", "key=v1+v2", ...]; values compared as text. A cell without the
+  option matches only the value ``-`` (e.g. ``mask_mode=-`` keeps the cells at the default
+  mask mode, which carry no ``mask_mode``)."""
   for item in where:
     key, _, values = item.partition("=")
-    if key not in cell:
-      raise app.UsageError(f"--where={item}: no option {key!r} in the grid cells "
-                           f"(options: {sorted(cell)})")
-    if str(cell[key]) not in values.split("+"):
+    if str(cell.get(key, "-")) not in values.split("+"):
       return False
   return True
+
+
+def check_where(cells, where) -> None:
+  """A --where key that no grid cell has is a typo, not an empty filter."""
+  for item in where:
+    key = item.partition("=")[0]
+    if cells and not any(key in c for c in cells):
+      options = sorted({k for c in cells for k in c})
+      raise app.UsageError(f"--where={item}: no option {key!r} in the grid cells "
+                           f"(options: {options})")
 
 
 def select(cells, module):
   """The grid cells kept by --datasets/--plugins/--where (the plug-in filter may add non-default
   cells)."""
+  check_where(cells, _WHERE.value)
   out = []
   for cell in cells:
     if _DATASETS.value and cell.get("dataset") not in _DATASETS.value:

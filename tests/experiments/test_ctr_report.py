@@ -57,6 +57,12 @@ def test_sweep_where_filters_the_grid_and_names_a_bad_key():
   bad = subprocess.run(cmd + ["--where=backone=din"], env=env, capture_output=True, text=True,
                        timeout=300)
   assert bad.returncode != 0 and "no option 'backone'" in bad.stderr + bad.stdout
+  # mask_mode=- keeps the CAPE cell at the default mask mode, not its `reference` ablation.
+  out = subprocess.run(cmd + ["--where=backbone=sasrec_ctr,k_eval=1,heads=1,position=cape,mask_mode=-",
+                              "--seeds=2024"], env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  planned = [l.split()[-1] for l in out.stdout.splitlines() if l.startswith("cape_ctr ")]
+  assert planned == ["backbone=sasrec_ctr,position=cape,k_eval=1,seed=2024,heads=1"]
 
 
 def test_table_adds_the_bootstrap_over_users_where_runs_stored_their_rows(tmp_path):
