@@ -162,16 +162,24 @@ def compare_runs(a_jsons: Sequence[str | Path], b_jsons: Sequence[str | Path], *
   return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def run_sets_parser(doc: str, *, metrics: Sequence[str], n_boot: int,
+                    choices: Sequence[str] | None = None) -> argparse.ArgumentParser:
+  """The command line of a comparison of two run sets: --a/--b results JSONs (one per seed),
+  --metrics, --n_boot and the bootstrap --seed."""
+  parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--a", nargs="+", required=True,
                       help="results JSONs of run set a (one per seed)")
   parser.add_argument("--b", nargs="+", required=True, help="results JSONs of run set b")
-  parser.add_argument("--metrics", nargs="+", default=["NDCG@10", "Recall@10"])
-  parser.add_argument("--split", default="test")
-  parser.add_argument("--n_boot", type=int, default=10_000)
+  parser.add_argument("--metrics", nargs="+", default=list(metrics), choices=choices)
+  parser.add_argument("--n_boot", type=int, default=n_boot)
   parser.add_argument("--seed", type=int, default=0)
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  parser = run_sets_parser(__doc__, metrics=("NDCG@10", "Recall@10"), n_boot=10_000)
+  parser.add_argument("--split", default="test")
   args = parser.parse_args(argv)
   for metric in args.metrics:
     res = compare_runs(args.a, args.b, metric=metric, split=args.split, n_boot=args.n_boot,

@@ -15,7 +15,6 @@ those of ``paired.paired_bootstrap`` (resampled differences centred on the obser
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Sequence
@@ -153,14 +152,8 @@ def compare_runs(a_jsons: Sequence[str | Path], b_jsons: Sequence[str | Path], *
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--a", nargs="+", required=True, help="results JSONs of run set a")
-  parser.add_argument("--b", nargs="+", required=True, help="results JSONs of run set b")
-  parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
+  parser = paired.run_sets_parser(__doc__, metrics=METRICS, n_boot=1000, choices=METRICS)
   parser.add_argument("--task", default="label")
-  parser.add_argument("--n_boot", type=int, default=1000)
-  parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
   for metric in args.metrics:
     r = compare_runs(args.a, args.b, metric=metric, task=args.task, n_boot=args.n_boot,
