@@ -6,7 +6,6 @@ stored its test rows, by a paired bootstrap over the test users (``metrics/paire
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from rankjax.experiments_lib import ranking_report
+from rankjax.experiments_lib import report
 
 ROW_KEY = "position"
 SKIP_KEYS = ("seed",)
@@ -111,8 +111,7 @@ def _name(metric: str) -> str:
 def write(results_dir, *, title: str, baseline: str = "none", labels=None) -> dict:
   """``table.md`` in ``results_dir``; returns its path (nothing when there are no runs)."""
   results_dir = Path(results_dir)
-  results = [dict(json.loads(p.read_text()), **{PATH_KEY: str(p)})
-             for p in sorted(results_dir.glob("*.json"))]
+  results = report.load_results(results_dir, path_key=PATH_KEY)
   if not results:
     return {}
   path = results_dir / "table.md"

@@ -18,8 +18,11 @@ ROW_KEYS = ("model", "method")
 SKIP_KEYS = ("seed",)
 
 
-def load_results(results_dir) -> list[dict]:
-  return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*.json"))]
+def load_results(results_dir, path_key: str = "") -> list[dict]:
+  """The result JSONs of a directory, sorted by name; with ``path_key`` each also records its
+  file path under that key (to find the files a run stored beside its JSON)."""
+  return [dict(json.loads(p.read_text()), **({path_key: str(p)} if path_key else {}))
+          for p in sorted(Path(results_dir).glob("*.json"))]
 
 
 def metric_of(result: Mapping[str, Any]) -> tuple[str, bool]:

@@ -175,7 +175,7 @@ def per_user_path(result: Path) -> Path:
   return Path(result).with_suffix(PER_USER_SUFFIX)
 
 
-def _copy_per_user(workdir, result: Path) -> None:
+def _copy_run_files(workdir, result: Path) -> None:
   """Copies the run's per-user values and pointwise predictions (those it wrote) beside
   ``result``."""
   for name, suffix in _RUN_FILES.items():
@@ -294,7 +294,7 @@ def run_grid(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Calla
     if source is not None:  # wall_s covers only the added steps
       summary["extended_from"] = {"run": source.name, "steps": _finished_steps(source)}
     _write_json(path, summary)
-    _copy_per_user(workdir, path)
+    _copy_run_files(workdir, path)
     if not keep_workdirs:
       shutil.rmtree(workdir, ignore_errors=True)
     done += 1
@@ -334,7 +334,7 @@ def reevaluate(runs: Sequence[Mapping[str, Any]], *, paper: str, get_config: Cal
     added = sorted(set(new) - set(stored["metrics"]))
     stored["metrics"].update({k: new[k] for k in added})
     _write_json(path, stored)
-    _copy_per_user(workdir, path)  # finished runs gain their per-user file the same way
+    _copy_run_files(workdir, path)  # finished runs gain their per-user / predictions files
     updated.append(path)
     log(f"[{paper}] re-evaluated {path.stem}: {len(added)} metrics added, "
         f"{len(set(new) & set(stored['metrics'])) - len(added)} reproduced")

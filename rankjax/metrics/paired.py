@@ -97,12 +97,18 @@ def paired_t_test(a: Mapping[int, float], b: Mapping[int, float], *, alpha: floa
 # ------------------------------------------------------------------------------------------------
 # Run files.
 
-def per_user_file(result_json: str | Path) -> Path:
-  """The per-user values beside a run's results JSON (trainer workdir or sweep results dir)."""
+def beside_result(result_json: str | Path, workdir_name: str, suffix: str) -> Path:
+  """A file a run wrote next to its results JSON: ``workdir_name`` in a trainer workdir
+  (``results.json``), ``<run><suffix>`` in a sweep's results dir."""
   path = Path(result_json)
   if path.name == "results.json":
-    return path.with_name(PER_USER_FILE)
-  return path.with_suffix(PER_USER_SUFFIX)
+    return path.with_name(workdir_name)
+  return path.with_suffix(suffix)
+
+
+def per_user_file(result_json: str | Path) -> Path:
+  """The per-user values beside a run's results JSON (trainer workdir or sweep results dir)."""
+  return beside_result(result_json, PER_USER_FILE, PER_USER_SUFFIX)
 
 
 def load_per_user(path: str | Path, metric: str, split: str = "test") -> dict[int, float]:
@@ -115,6 +121,19 @@ def load_per_user(path: str | Path, metric: str, split: str = "test") -> dict[in
 def _seed(run: Mapping) -> int:
   opts = run.get("options") or run.get("config") or {}
   return int(opts["seed"])
+
+
+def runs_by_seed(paths: Sequence[str | Path], side: str = "") -> dict[int, tuple[Path, dict]]:
+  """``{seed: (path, run)}`` of results JSONs; two runs with one seed are an error."""
+  out = {}
+  for p in paths:
+    run = json.loads(Path(p).read_text())
+    s = _seed(run)
+    if s in out:
+      raise ValueError(f"two runs with seed {s}{' on side ' + side if side else ''}: "
+                       f"{out[s][0]} and {p}")
+    out[s] = (Path(p), run)
+  return out
 
 
 def _user_means(files: Sequence[Path], metric: str, split: str) -> dict[int, float]:
@@ -135,15 +154,7 @@ def compare_runs(a_jsons: Sequence[str | Path], b_jsons: Sequence[str | Path], *
   averaged over the seeds the two sides share; ``t_test`` (with >= 2 common seeds): over those
   seeds on the runs' ``<split>/<metric>``.
   """
-  runs = {}
-  for side, paths in (("a", a_jsons), ("b", b_jsons)):
-    runs[side] = {}
-    for p in paths:
-      run = json.loads(Path(p).read_text())
-      s = _seed(run)
-      if s in runs[side]:
-        raise ValueError(f"two runs with seed {s} on side {side}: {p}")
-      runs[side][s] = (Path(p), run)
+  runs = {"a": runs_by_seed(a_jsons, "a"), "b": runs_by_seed(b_jsons, "b")}
   seeds = sorted(set(runs["a"]) & set(runs["b"]))
   if not seeds:
     raise ValueError(f"no common seed: a {sorted(runs['a'])}, b {sorted(runs['b'])}")

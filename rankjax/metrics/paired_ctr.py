@@ -15,7 +15,6 @@ those of ``paired.paired_bootstrap`` (resampled differences centred on the obser
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -32,10 +31,7 @@ METRICS = ("auc", "gauc")
 
 def predictions_file(result_json: str | Path) -> Path:
   """The test rows beside a run's results JSON (trainer workdir or sweep results dir)."""
-  path = Path(result_json)
-  if path.name == "results.json":
-    return path.with_name(PREDICTIONS_FILE)
-  return path.with_suffix(PREDICTIONS_SUFFIX)
+  return paired.beside_result(result_json, PREDICTIONS_FILE, PREDICTIONS_SUFFIX)
 
 
 def load_rows(path: str | Path, task: str = "label", split: str = "test") -> dict[str, np.ndarray]:
@@ -122,28 +118,17 @@ def bootstrap_over_users(a_rows: Sequence[dict], b_rows: Sequence[dict], metric:
                        f"paired bootstrap over users ({n_boot} resamples, {len(sides)} seeds)")
 
 
-def _by_seed(paths: Sequence[str | Path]) -> dict[int, Path]:
-  out = {}
-  for p in paths:
-    run = json.loads(Path(p).read_text())
-    opts = run.get("options") or run.get("config") or {}
-    s = int(opts["seed"])
-    if s in out:
-      raise ValueError(f"two runs with seed {s}: {out[s]} and {p}")
-    out[s] = Path(p)
-  return out
-
-
 def compare_runs(a_jsons: Sequence[str | Path], b_jsons: Sequence[str | Path], *,
                  metric: str = "auc", task: str = "label", split: str = "test",
                  n_boot: int = 1000, seed: int = 0) -> paired.Paired:
   """Run set ``a`` vs ``b`` (one results JSON per seed each) on the seeds they share; every run
   needs its predictions file."""
-  a, b = _by_seed(a_jsons), _by_seed(b_jsons)
+  a, b = paired.runs_by_seed(a_jsons, "a"), paired.runs_by_seed(b_jsons, "b")
   seeds = sorted(set(a) & set(b))
   if not seeds:
     raise ValueError(f"no common seed: a {sorted(a)}, b {sorted(b)}")
-  files = {side: [predictions_file(runs[s]) for s in seeds] for side, runs in (("a", a), ("b", b))}
+  files = {side: [predictions_file(runs[s][0]) for s in seeds]
+           for side, runs in (("a", a), ("b", b))}
   absent = [str(f) for fs in files.values() for f in fs if not f.exists()]
   if absent:
     raise FileNotFoundError(f"no predictions file for {absent}")

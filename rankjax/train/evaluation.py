@@ -154,9 +154,9 @@ def per_user_values(arrays: Mapping[str, np.ndarray], metrics: Sequence[str]) ->
   return out
 
 
-def write_per_user(path: str, per_split: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-  """One compressed ``.npz`` with keys ``<split>/user`` and ``<split>/<metric>`` (also used for
-  the predictions file: ``<split>/<column>``)."""
+def write_split_arrays(path: str, per_split: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+  """One compressed ``.npz`` with keys ``<split>/<column>`` (the per-user values: ``user`` and the
+  metrics; the predictions: ``group``, labels and ``pred/<task>``)."""
   flat = {f"{split}/{k}": v for split, cols in per_split.items() for k, v in cols.items()}
   logging_utils.write_npz_atomic(path, flat, compressed=True)
 

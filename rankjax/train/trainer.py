@@ -431,9 +431,10 @@ def train_offline(config, workdir: str, dataset=None) -> dict:
       results_metrics.update({f"{split}/{k}": v for k, v in m.items()})
   if jax.process_index() == 0:
     if per_user:
-      evaluation.write_per_user(os.path.join(workdir, evaluation.PER_USER_FILE), per_user)
+      evaluation.write_split_arrays(os.path.join(workdir, evaluation.PER_USER_FILE), per_user)
     if predictions:
-      evaluation.write_per_user(os.path.join(workdir, evaluation.PREDICTIONS_FILE), predictions)
+      evaluation.write_split_arrays(os.path.join(workdir, evaluation.PREDICTIONS_FILE),
+                                      predictions)
   return finish_run(s, results_metrics, final_step, runner.examples_per_sec)
 
 
