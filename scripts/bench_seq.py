@@ -9,6 +9,11 @@ and computes the ranks on device.
     python scripts/bench_seq.py [--steps=200] [--recbole_examples_per_sec=X]
     python scripts/bench_seq.py --model=rote       # RoTE-SASRec (time plug-in, no learned positions)
     python scripts/bench_seq.py --model=bert4rec   # BERT4Rec (its own example rows and loss)
+    python scripts/bench_seq.py --model=sasrec_ce --eval=false   # SASRec-CE (softmax over items)
+
+For the full-vocabulary losses (``sasrec_ce``, ``bert4rec``) it also times the same step with
+``dataset.pack_loss=False`` (every slot scored instead of the supervised ones) in the same run
+and prints ``packed_speedup`` (``--compare_unpacked=false`` skips it).
 
 Under a shared CPU the wall-clock figure depends on the other jobs; the process CPU seconds per
 step (``train_cpu_ms_per_step``, all threads) move much less and are printed beside it.
@@ -38,8 +43,11 @@ _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", 1024, "Users scored per ev
 _MAX_USERS = flags.DEFINE_integer("max_users", 0, "Use only the first users (0: all; for smoke tests).")
 _RECBOLE = flags.DEFINE_float("recbole_examples_per_sec", 0.0,
                               "RecBole SASRec training examples/s on this machine (prints the ratio).")
-_MODEL = flags.DEFINE_enum("model", "sasrec", ["sasrec", "rote", "bert4rec"],
-                           "sasrec; rote = RoTE-SASRec (experiments/rote plugin=rote); bert4rec.")
+_MODEL = flags.DEFINE_enum("model", "sasrec", ["sasrec", "sasrec_ce", "rote", "bert4rec"],
+                           "sasrec; sasrec_ce (loss='ce'); rote = RoTE-SASRec (experiments/rote "
+                           "plugin=rote); bert4rec.")
+_COMPARE_UNPACKED = flags.DEFINE_bool(
+    "compare_unpacked", True, "sasrec_ce / bert4rec: also time dataset.pack_loss=False.")
 _EVAL = flags.DEFINE_bool("eval", True, "Also time the full-ranking evaluation.")
 _YNN = flags.DEFINE_string("ynn_fusion_type", None,
                            "config.cpu_speed.ynn_fusion_type ('' = XLA's default; unset = the "
@@ -56,12 +64,16 @@ def bench_config(batch_size: int, eval_batch_size: int, max_users: int = 0, mode
   c.tasks = ("next_item",)
   example = "bert4rec" if model == "bert4rec" else "sasrec"
   c.dataset = dict(name="amazon_beauty", example=example, max_len=50, dim=64, time=model == "rote")
+  if model == "sasrec_ce":
+    c.dataset.loss = "ce"
   if max_users:
     c.dataset.max_users = max_users
   c.model.name = "bert4rec" if model == "bert4rec" else "sasrec"
   c.model.kwargs = dict(num_blocks=2, num_heads=1)
   if model == "rote":
     c.model.kwargs.update(position="rote", time_mode="continuous_abs", key_padding_mask=False)
+  if model == "sasrec_ce":
+    c.model.kwargs.update(loss="ce")
   if model == "bert4rec":
     c.model.kwargs = dict(num_blocks=2, num_heads=2)
   c.model.full_tables = ("item",)
@@ -98,6 +110,12 @@ def time_evaluation(s: trainer.Setup) -> tuple[float, dict]:
   return len(split["target"]) / (time.perf_counter() - t0), metrics
 
 
+def close(s: trainer.Setup) -> None:
+  s.checkpointer.close()
+  s.best.close()
+  s.writer.close()
+
+
 def main(_):
   config = bench_config(_BATCH.value, _EVAL_BATCH.value, _MAX_USERS.value, _MODEL.value)
   if _YNN.value is not None:
@@ -112,9 +130,16 @@ def main(_):
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(s.state.params))
     train_eps, cpu_ms = time_training(s, src, _STEPS.value)
     users_per_sec, metrics = time_evaluation(s) if _EVAL.value else (float("nan"), {})
-    s.checkpointer.close()
-    s.best.close()
-    s.writer.close()
+    close(s)
+  unpacked_eps = None
+  if _COMPARE_UNPACKED.value and _MODEL.value in ("sasrec_ce", "bert4rec"):
+    config.dataset.pack_loss = False
+    unpacked = registry.load(config.dataset)
+    with tempfile.TemporaryDirectory() as workdir:
+      s = trainer.setup(config, workdir, unpacked)
+      unpacked_eps, _ = time_training(
+          s, trainer.train_source(unpacked, config.train.batch_size, config.seed), _STEPS.value)
+      close(s)
   users = len(dataset.splits["test"]["target"])
   print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, "
         f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; model: {_MODEL.value}")
@@ -133,6 +158,9 @@ def main(_):
   if _RECBOLE.value > 0:
     print(f"recbole_sasrec_train_examples_per_sec: {_RECBOLE.value:.1f}")
     print(f"speedup_over_recbole: {train_eps / _RECBOLE.value:.2f}")
+  if unpacked_eps is not None:
+    print(f"unpacked_train_examples_per_sec: {unpacked_eps:.1f} (every slot scored)")
+    print(f"packed_speedup: {train_eps / unpacked_eps:.2f}")
   print(f"{_MODEL.value}_train_examples_per_sec: {train_eps:.1f}")
 
 

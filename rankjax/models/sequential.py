@@ -149,6 +149,12 @@ def _table(tables: Mapping[str, jnp.ndarray] | None, name: str, rows: int, model
   return tables[name][:rows]
 
 
+def packed_slots(x: jnp.ndarray, index: jnp.ndarray) -> jnp.ndarray:
+  """``x [B, L, ...]`` at row-major flat slot indices ``index [B, c]`` (``examples.pack_slots``)
+  -> ``[B, c, ...]``: the slots a full-vocabulary loss scores."""
+  return x.reshape((-1,) + x.shape[2:])[index.astype(jnp.int32)]
+
+
 def _example_mask(batch, b):
   m = batch.get(F.EXAMPLE_MASK)
   return jnp.ones((b,), jnp.float32) if m is None else m.astype(jnp.float32)
@@ -213,8 +219,13 @@ class SASRec(_Backbone):
         loss = sasrec_bce_loss(pos, neg_logits, sup)
       elif self.loss == "ce":
         table = _table(tables, f.table_name, vocab, "SASRec loss='ce'")
-        logits = exclude_columns(jnp.einsum("bld,vd->blv", h, table), [0])
-        loss = softmax_ce(logits, batch["pos_items"], sup)
+        hs, labels, w = h, batch["pos_items"], sup
+        if "loss_index" in batch:   # only the supervised slots (the loss is the same)
+          idx = batch["loss_index"]
+          hs, labels = packed_slots(h, idx), packed_slots(labels, idx)
+          w = packed_slots(sup, idx) * batch["loss_index_mask"].astype(jnp.float32)
+        logits = exclude_columns(jnp.einsum("bld,vd->blv", hs, table), [0])
+        loss = softmax_ce(logits, labels, w)
       else:
         raise ValueError(f"SASRec loss {self.loss!r} is not 'bce' or 'ce'")
       out["loss"] = {self.task: loss}
@@ -276,10 +287,17 @@ class BERT4Rec(_Backbone):
 
     out = {}
     if train:
-      pos = batch["mlm_positions"].astype(jnp.int32)
-      sel = jnp.take_along_axis(h, pos[..., None], axis=1)              # [B, P, d]
+      rows = _example_mask(batch, h.shape[0])
+      if "loss_index" in batch:   # packed masked slots (examples.pack_slots), same loss
+        idx = batch["loss_index"]
+        sel = packed_slots(h, idx)
+        w = batch["loss_index_mask"].astype(jnp.float32) * packed_slots(
+            jnp.broadcast_to(rows[:, None], h.shape[:2]), idx)
+      else:
+        pos = batch["mlm_positions"].astype(jnp.int32)
+        sel = jnp.take_along_axis(h, pos[..., None], axis=1)              # [B, P, d]
+        w = batch["mlm_weights"].astype(jnp.float32) * rows[:, None]
       logits = exclude_columns(head(sel), [0, mask_token])
-      w = batch["mlm_weights"].astype(jnp.float32) * _example_mask(batch, h.shape[0])[:, None]
       out["loss"] = {self.task: softmax_ce(logits, batch["mlm_labels"], w)}
     if not train:
       out["scores"] = head(h[:, -1])[:, :mask_token].astype(jnp.float32)

@@ -24,7 +24,7 @@ from rankjax.data.sequences.loo import eval_columns
 EXAMPLES = ("sasrec", "bert4rec", "semantic_id", "tiger")
 # Options of `build` (every sequential dataset accepts them); `name` is the registry's own key.
 OPTIONS = ("example", "max_len", "dim", "loss", "num_negatives", "mask_prob", "max_predictions",
-           "sliding_step", "max_users", "min_len", "time")
+           "sliding_step", "max_users", "min_len", "time", "pack_loss")
 _ALWAYS = ("name",)
 
 
@@ -84,7 +84,9 @@ def build(name: str, seqs: Sequences, cfg=None, *, variant: str = "",
   Config keys (all optional): ``example`` (sasrec | bert4rec | semantic_id | tiger: semantic-ID
   rows with one row per train target and a ``target`` column), ``max_len`` (50),
   ``dim`` (64), ``loss`` (bce | ce, SASRec), ``num_negatives`` (1), ``mask_prob`` (0.6),
-  ``max_predictions`` (30), ``sliding_step`` (0.1 L), ``max_users`` (first users only, e.g. 500
+  ``max_predictions`` (30), ``sliding_step`` (0.1 L), ``pack_loss`` (True: SASRec-CE and BERT4Rec
+  batches list their supervised slots, ``examples.pack_slots``, so the full-vocabulary loss skips
+  the rest; False scores every slot, same loss), ``max_users`` (first users only, e.g. 500
   for runlocal), ``min_len`` (4), ``time`` (True: add ``item_seq_ts`` when the data set has time).
   ``sid_codes()`` returns the semantic-ID table for ``example="semantic_id"`` and ``"tiger"``.
 
@@ -135,7 +137,8 @@ def build(name: str, seqs: Sequences, cfg=None, *, variant: str = "",
     test = eval_columns(loo, "test", max_len, append_token=mask_token)
     make = functools.partial(E.bert4rec_batch, mask_token=mask_token,
                              mask_prob=float(get(cfg, "mask_prob", 0.6)),
-                             max_predictions=int(get(cfg, "max_predictions", 30)))
+                             max_predictions=int(get(cfg, "max_predictions", 30)),
+                             pack=bool(get(cfg, "pack_loss", True)))
   else:
     train = E.sasrec_rows(loo, max_len)
     valid = eval_columns(loo, VALIDATION, max_len)
@@ -144,7 +147,7 @@ def build(name: str, seqs: Sequences, cfg=None, *, variant: str = "",
       # Zero target columns, so that one FeatureSpec serves training and evaluation lookups.
       c.update(_empty_targets(len(c["target"]), max_len, k_neg if loss == "bce" else 0))
     make = functools.partial(E.sasrec_batch, num_items=n, pair_keys=E.train_pair_keys(loo),
-                             num_negatives=k_neg, loss=loss)
+                             num_negatives=k_neg, loss=loss, pack=bool(get(cfg, "pack_loss", True)))
   if not timed:
     for c in (train, valid, test):
       c.pop("item_seq_ts", None)
