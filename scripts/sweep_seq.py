@@ -21,7 +21,8 @@ stay under workdirs/sweep_seq/ (git-ignored).
 ``--lrs``: every selected run is trained at each lr (same seeds), each plug-in's lr is picked on
 the mean validation NDCG@10 (the early-stopping metric; test is never read for the choice), and
 experiments/<paper>/lr_selection/{lr_selection.json,lr_selection.md} give the test metrics at the
-selected lr (rankjax/experiments_lib/lr_selection.py, shared with scripts/sweep_mtl.py).
+selected lr (rankjax/experiments_lib/lr_selection.py, shared with scripts/sweep_mtl.py). With
+``--report_only`` the selection is redone from the runs on disk; nothing is trained.
 """
 import json
 import os
@@ -159,9 +160,14 @@ def main(argv):
       sweep.print_plan(paper, lr_selection.with_lrs(runs, lrs) if lrs else runs, results_dir)
       continue
     workdir_root = Path(_WORKDIR_ROOT.value)
+    lr_dir = results_dir.with_name(results_dir.name.replace("results", "lr_selection"))
     if _REEVALUATE.value:
       sweep.reevaluate(runs, paper=paper, get_config=module.get_config, results_dir=results_dir,
                        workdir_root=workdir_root)
+    elif _REPORT_ONLY.value and lrs:
+      # The selection from the runs on disk (a cell missing a run is named and left out).
+      lr_selection.report(runs, lrs, results_dir=results_dir, out_dir=lr_dir,
+                          log=lambda m, paper=paper: print(f"[{paper}] {m}", flush=True))
     elif not _REPORT_ONLY.value:
       t0 = time.time()
 
@@ -173,9 +179,7 @@ def main(argv):
       grid = dict(paper=paper, get_config=module.get_config, results_dir=results_dir,
                   workdir_root=workdir_root, keep_workdirs=True, extend=_EXTEND.value, log=log)
       if lrs:
-        lr_selection.run(runs, lrs, out_dir=results_dir.with_name(
-                             results_dir.name.replace("results", "lr_selection")),
-                         **grid)
+        lr_selection.run(runs, lrs, out_dir=lr_dir, **grid)
       else:
         sweep.run_grid(runs, **grid)
       print(f"[{paper}] sweep took {time.time() - t0:.0f} s", flush=True)
