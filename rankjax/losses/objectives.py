@@ -37,9 +37,18 @@ def task_losses(outputs: Mapping, batch: Mapping[str, jax.Array], tasks: Sequenc
   """``[T]`` masked-mean losses plus each task's auxiliary losses.
 
   Models that compute their own losses (sequential models) return ``outputs["loss"][task]``.
+  ``outputs["aux_losses"]`` is keyed by task; a single-task model may name its terms instead
+  (FAIR's ``rob`` and ``mi``), and they are added to its one task. Any other key is an error:
+  an auxiliary loss must never be dropped silently.
   """
   mask = batch[EXAMPLE_MASK].astype(jnp.float32)
-  aux = outputs.get("aux_losses", {})
+  aux = dict(outputs.get("aux_losses", {}))
+  named = sorted(k for k in aux if k not in tasks)
+  if named:
+    if len(tasks) != 1:
+      raise ValueError(f"aux_losses {named} name no task of {list(tasks)}: with several tasks "
+                       f"each auxiliary loss must be keyed by its task")
+    aux = {tasks[0]: aux.get(tasks[0], 0.0) + sum(aux[k] for k in named)}
   out = []
   for t in tasks:
     if "loss" in outputs and t in outputs["loss"]:

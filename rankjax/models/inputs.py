@@ -7,7 +7,8 @@ Every rankjax model is a Flax module called as ``model(emb, batch, train=...)`` 
 * ``batch`` is the (device) batch: dense features, masks, timestamps, labels, ``example_mask``.
 
 and returns a dict with ``"logits"`` (``{task: [B]}``) or ``"probs"`` (``{task: [B]}``), optionally
-``"aux_losses"`` (``{name: scalar}``, already weighted) for auxiliary objectives. The trainer owns the
+``"aux_losses"`` (``{task: scalar}``, already weighted; a single-task model may use its own
+names, ``losses.objectives.task_losses``) for auxiliary objectives. The trainer owns the
 tables, so the model never sees ids it could mis-gather, and the train step can differentiate with
 respect to gathered rows (framework.md section 3).
 """

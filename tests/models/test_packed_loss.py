@@ -79,7 +79,7 @@ def _sasrec_ce_case():
   tables = E.init_tables(spec, jax.random.PRNGKey(7))
   model = S.SASRec(spec=spec, loss="ce")
   make = functools.partial(X.sasrec_batch, num_items=N, pair_keys=np.zeros(1, np.int64),
-                           loss="ce")
+                           loss="ce", pack=True)
   packed = _padded_batch(make, rows, batch_size=8)      # 3 padding rows beyond the 5 real ones
   dense = _padded_batch(functools.partial(make, pack=False), rows, batch_size=8)
   return spec, tables, model, packed, dense

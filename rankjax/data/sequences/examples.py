@@ -64,8 +64,7 @@ def pack_slots(used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   as ``[n, c]`` with a 0/1 mask: ``(loss_index, loss_index_mask)``.
 
   A full-vocabulary loss (SASRec-CE, BERT4Rec) then scores only the supervised slots instead of
-  every slot: on Beauty about 1 in 8 of SASRec's 50 slots, and 5 of BERT4Rec's 30 prediction
-  slots. ``c`` is the smallest power of two (at most S) that holds them all, so a run compiles
+  every slot (short histories leave most slots empty). ``c`` is the smallest power of two (at most S) that holds them all, so a run compiles
   its train step for a handful of widths. Rows stay rows: ``pad_batch`` adds zero-mask rows.
   """
   n, s = used.shape
@@ -81,7 +80,7 @@ def pack_slots(used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def sasrec_batch(rows: Mapping[str, np.ndarray], rng: np.random.Generator, *, num_items: int,
                  pair_keys: np.ndarray, num_negatives: int = 1, loss: str = "bce",
-                 pack: bool = True) -> dict:
+                 pack: bool = False) -> dict:
   """Adds ``neg_items [B, L * K]`` (BCE only); padding slots get negative 0. With ``loss="ce"``
   and ``pack``, adds ``loss_index`` / ``loss_index_mask`` (``pack_slots`` of the supervised
   slots), so the model scores all items at those slots only; the loss is the same."""
@@ -144,21 +143,19 @@ def bert4rec_batch(rows: Mapping[str, np.ndarray], rng: np.random.Generator, *, 
   key = np.where(real, rng.random(seq.shape), np.inf)
   rank = np.argsort(np.argsort(key, axis=1), axis=1)
   chosen = real & (rank < k[:, None])
-  p = max_predictions
-  # Masked slots first (in slot order), then padding: a static [B, P] layout.
-  order = np.argsort(~chosen, axis=1, kind="stable")[:, :p]
-  used = np.take_along_axis(chosen, order, 1)
   out = dict(rows)
+  out["item_seq"] = np.where(chosen, mask_token, seq).astype(np.int32)
   if pack:
     out["loss_index"], out["loss_index_mask"] = pack_slots(chosen)
     out["mlm_labels"] = np.where(out["loss_index_mask"] > 0,
                                  seq.reshape(-1)[out["loss_index"]], 0).astype(np.int32)
-    out["item_seq"] = np.where(chosen, mask_token, seq).astype(np.int32)
     return out
+  # Masked slots first (in slot order), then padding: a static [B, P] layout.
+  order = np.argsort(~chosen, axis=1, kind="stable")[:, :max_predictions]
+  used = np.take_along_axis(chosen, order, 1)
   out["mlm_positions"] = np.where(used, order, 0).astype(np.int32)
   out["mlm_labels"] = np.where(used, np.take_along_axis(seq, order, 1), 0).astype(np.int32)
   out["mlm_weights"] = used.astype(np.float32)
-  out["item_seq"] = np.where(chosen, mask_token, seq).astype(np.int32)
   return out
 
 
